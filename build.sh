@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# build.sh - set up, build, run, test and benchmark sluice.
+#
+#   ./build.sh               install missing Debian packages, build (build/)
+#   ./build.sh run           ... then run sluiced in the foreground with
+#                            conf.d/ (state in .state/); Ctrl-C stops it
+#   ./build.sh test          test packages too, ASan+UBSan build with clang
+#                            (build-test/), every test through ctest
+#   ./build.sh bench         release build, then bench/*.sh (figures only)
+#   ./build.sh install [PREFIX]  cmake --install (default /usr/local)
+#
+# Packages are installed only when missing (dpkg-query), without prompts
+# (works with no stdin and CI=true).  Exit status: that of the build, of
+# ctest, or of sluiced.
+#
+# SECURITY: installs packages and creates the system user `sluice`, so it
+# runs as root (or with sudo when it is not root and must install).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$REPO"
+
+# ---------------------------------------------------------------- packages
+# One list, split by purpose.  Later issues append here.
+BUILD_PKGS=(build-essential cmake pkg-config libev-dev libltdl-dev libssl-dev
+            libc-ares-dev libmilter-dev libpq-dev libjansson-dev)
+RUN_PKGS=(procps iproute2)
+TEST_PKGS=(clang libclang-rt-14-dev libcmocka-dev postfix swaks python3
+           netcat-openbsd bsdutils)
+
+NPROC=$(nproc 2>/dev/null || echo 2)
+SUDO=
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
+
+log() { printf 'build.sh: %s\n' "$*" >&2; }
+
+pkgs_missing() {
+    local p
+    for p in "$@"; do
+        if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+            printf '%s\n' "$p"
+        fi
+    done
+}
+
+pkgs_ensure() {
+    local missing
+    mapfile -t missing < <(pkgs_missing "$@")
+    [ "${#missing[@]}" = 0 ] && return 0
+    log "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # Postfix installs without a system configuration and without prompts:
+    # the tests run private instances of their own.
+    if printf '%s\n' "${missing[@]}" | grep -qx postfix; then
+        echo "postfix postfix/main_mailer_type select No configuration" |
+            $SUDO debconf-set-selections
+    fi
+    $SUDO apt-get update -qq </dev/null
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+}
+
+# ---------------------------------------------------------------- builds
+build_release() {
+    pkgs_ensure "${BUILD_PKGS[@]}" "${RUN_PKGS[@]}"
+    CC=${CC:-gcc} cmake -S "$REPO" -B "$REPO/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DSLUICE_TESTS=OFF
+    cmake --build "$REPO/build" -j"$NPROC"
+}
+
+build_test() {
+    pkgs_ensure "${BUILD_PKGS[@]}" "${RUN_PKGS[@]}" "${TEST_PKGS[@]}"
+    CC=clang cmake -S "$REPO" -B "$REPO/build-test" -DCMAKE_BUILD_TYPE=Debug \
+        -DSLUICE_SANITIZE=ON -DSLUICE_FUZZ=ON
+    cmake --build "$REPO/build-test" -j"$NPROC"
+}
+
+# ---------------------------------------------------------------- daemons
+# Every daemon `run` starts is recorded here and stopped on exit.
+DAEMON_PIDS=()
+
+daemons_stop() {
+    local pid i
+    for pid in "${DAEMON_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${DAEMON_PIDS[@]}"; do
+        for ((i = 0; i < 300; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    DAEMON_PIDS=()
+}
+
+cmd_run() {
+    build_release
+    if ! getent passwd sluice >/dev/null; then
+        log "creating system user sluice"
+        $SUDO useradd --system --no-create-home --shell /usr/sbin/nologin sluice
+    fi
+    mkdir -p "$REPO/.state"
+    chown sluice: "$REPO/.state" 2>/dev/null || $SUDO chown sluice: "$REPO/.state"
+    trap daemons_stop EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    log "starting sluiced (conf.d/, plugins build/plugins.d, state .state/)"
+    "$REPO/build/engine/sluiced" -c "$REPO/conf.d" -P "$REPO/build/plugins.d" \
+        -S "$REPO/.state" &
+    DAEMON_PIDS+=($!)
+    local rc=0
+    wait "${DAEMON_PIDS[0]}" || rc=$?
+    DAEMON_PIDS=()
+    return "$rc"
+}
+
+cmd_test() {
+    build_test
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+    local rc=0
+    ctest --test-dir "$REPO/build-test" --output-on-failure --timeout 600 \
+        -j"$NPROC" || rc=$?
+    return "$rc"
+}
+
+cmd_bench() {
+    build_release
+    pkgs_ensure postfix python3 bsdutils
+    local b rc=0
+    export SLUICED=$REPO/build/engine/sluiced
+    export SLUICE_PLUGIN_DIR=$REPO/build/plugins.d
+    export SLUICE_CORPUS=${SLUICE_CORPUS:-$REPO/../shared/corpus}
+    for b in "$REPO"/bench/*.sh; do
+        [ -f "$b" ] || continue
+        log "bench: $b"
+        bash "$b" || { rc=$?; log "$b failed ($rc)"; }
+    done
+    return "$rc"
+}
+
+cmd_install() {
+    build_release
+    if [ $# -gt 0 ]; then
+        cmake --install "$REPO/build" --prefix "$1"
+    else
+        cmake --install "$REPO/build"
+    fi
+}
+
+case "${1:-build}" in
+build) build_release ;;
+run) cmd_run ;;
+test) cmd_test ;;
+bench) cmd_bench ;;
+install) shift; cmd_install "$@" ;;
+-h|--help|help) sed -n '2,17p' "$0" ;;
+*) log "unknown command: $1 (build, run, test, bench, install)"; exit 2 ;;
+esac

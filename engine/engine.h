@@ -1,0 +1,251 @@
+/*
+ * engine.h - sluiced's internal types: the engine settings, a loaded stage
+ * instance (struct sluice_ctx), a chain generation, the shared statistics
+ * block, and the transaction (struct sluice_txn).  Never installed: stages
+ * see only <sluice/stage.h>.
+ */
+#ifndef SLUICE_ENGINE_H
+#define SLUICE_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <ev.h>
+#include <ltdl.h>
+#include <sluice/stage.h>
+
+#include "conf.h"
+#include "mime.h"
+#include "util.h"
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "0.0.0"
+#endif
+
+/* ---------------------------------------------------------------- */
+/* Engine settings (the `engine` section)                            */
+
+typedef struct engine_conf {
+    long long workers; /* 0: one per core */
+    char *user;
+    char *plugin_dir;
+    char *state_dir;
+    char *control_socket;
+    size_t max_message_size;
+    long long max_mime_parts;
+    long long max_mime_depth;
+    long long max_header_count;
+    size_t max_header_length;
+    int log_level; /* enum index */
+    int use_syslog;
+    char *hostname;
+    double shutdown_timeout;
+    double default_timeout;
+} engine_conf;
+
+extern const sluice_directive engine_directives[];
+
+/* ---------------------------------------------------------------- */
+/* A stage instance                                                  */
+
+typedef struct stage_common {
+    char *plugin;
+    int enabled;
+    double timeout;
+    int on_timeout; /* sluice_verdict */
+    int on_error;   /* verdict when a hook returns garbage */
+} stage_common;
+
+struct chain;
+
+struct sluice_ctx {
+    char *name;
+    char *path;   /* the .so file */
+    char *file;   /* conf file and line of its section */
+    int line;
+    int index;    /* position in the chain */
+    lt_dlhandle handle;
+    sluice_stage desc; /* copy, fields past the stage's size zeroed */
+    stage_common common;
+    void *conf;   /* desc.conf_size bytes, filled from directives */
+    void *inst;   /* what init() returned */
+    int inited;
+    struct chain *chain;
+    struct worker *worker; /* set in workers */
+    struct stats_stage *stats; /* this worker's slot, or NULL */
+};
+
+/* ---------------------------------------------------------------- */
+/* A chain generation: settings + stages, shared by transactions      */
+
+typedef struct chain {
+    unsigned gen;
+    engine_conf ec;
+    mime_limits limits;
+    conf_tree tree;
+    struct sluice_ctx **stages;
+    size_t nstages;
+    int refs;
+} chain;
+
+/* Loader (loader.c).  listen_fn binds LISTEN options (NULL in -t mode). */
+chain *chain_load(const char *confdir, const char *plugin_dir_override,
+                  const char *state_dir_override,
+                  const char *user_override, conf_listen_fn listen_fn,
+                  void *listen_arg, unsigned gen, buf *err);
+void chain_free(chain *ch); /* calls fini() of inited stages */
+struct sluice_ctx *chain_find(chain *ch, const char *name);
+
+/* ---------------------------------------------------------------- */
+/* Shared statistics (master reads, each worker writes its own slot) */
+
+#define STATS_MAX_WORKERS 128
+#define STATS_MAX_STAGES 48
+#define STATS_MAX_COUNTERS 12
+
+typedef struct stats_counter {
+    char name[32];
+    long long value;
+} stats_counter;
+
+typedef struct stats_stage {
+    char name[64];
+    uint64_t calls;
+    uint64_t verdicts[SLUICE_PENDING + 1];
+    uint64_t timeouts;
+    uint64_t errors;
+    double time_ms; /* total wall time spent in the stage (incl. pending) */
+    stats_counter counters[STATS_MAX_COUNTERS];
+} stats_stage;
+
+typedef struct stats_worker {
+    pid_t pid; /* 0: free slot */
+    unsigned gen;
+    int stopping;
+    double started; /* wall-clock seconds */
+    uint64_t txns, active_txns, messages;
+    size_t nstages;
+    stats_stage stages[STATS_MAX_STAGES];
+} stats_worker;
+
+typedef struct stats_shm {
+    stats_worker workers[STATS_MAX_WORKERS];
+} stats_shm;
+
+/* ---------------------------------------------------------------- */
+/* A worker process                                                  */
+
+typedef struct worker {
+    struct ev_loop *loop;
+    chain *ch;
+    stats_worker *stats;
+    struct sluice_txn *runq_head, *runq_tail;
+    ev_idle runq_idle;
+    ev_signal sig_term, sig_quit;
+    ev_timer deadline;
+    int stopping;
+    unsigned long long txn_seq;
+} worker;
+
+int worker_main(chain *ch, stats_worker *slot, int number);
+
+/* ---------------------------------------------------------------- */
+/* A transaction                                                     */
+
+typedef struct txn_rcpt {
+    sluice_addr a;
+    sluice_rcpt_state state;
+    char *reply;
+} txn_rcpt;
+
+typedef struct txn_hdr {
+    sluice_header h;
+    char *own;      /* storage for added/changed name + raw */
+    char *value;    /* decoded, lazily */
+} txn_hdr;
+
+typedef struct txn_symbol {
+    char *name;
+    double score;
+    char *reason;
+} txn_symbol;
+
+enum { TXN_IDLE = 0, TXN_RUNNING, TXN_PENDING, TXN_QUEUED };
+
+struct sluice_txn {
+    char id[32];
+    worker *w;
+    chain *ch;
+    struct sluice_ctx *ingress;
+    double t_start;
+
+    sluice_client client;
+    char *client_strs[5];
+    sluice_addr sender;
+    int have_sender;
+    txn_rcpt *rcpts;
+    size_t nrcpts;
+    long rcpt_cur;
+
+    buf msg;
+    int over_limit;
+
+    /* headers: parsed on first use, then edited in place */
+    int hdr_ready;
+    size_t body_off;
+    int has_separator;
+    txn_hdr *hdrs;
+    size_t nhdrs;
+    mime_msg *mime;
+
+    txn_symbol *syms;
+    size_t nsyms;
+    double score;
+
+    sluice_verdict disposition; /* CONTINUE, ACCEPT or QUARANTINE so far */
+    sluice_verdict result;      /* of the phase run */
+    char reply_code[4], reply_xcode[16];
+    char *reply_text;
+
+    /* chain runner */
+    int state;
+    int phases_done; /* bitmask of once-only phases already run */
+    sluice_phase phase, target;
+    size_t stage_idx;
+    struct sluice_ctx *cur_stage;
+    int in_hook;
+    int early_done;
+    sluice_verdict early_verdict;
+    double stage_t0;
+    ev_timer timer;
+    sluice_run_cb cb;
+    void *cb_arg;
+    struct sluice_txn *runq_next;
+    void **slots;
+    double *stage_ms;
+    int eom_done;
+};
+
+/* txn.c */
+sluice_txn *txn_new(worker *w, struct sluice_ctx *ingress);
+void txn_free(sluice_txn *t);
+void txn_run(sluice_txn *t, sluice_phase phase, sluice_run_cb cb, void *arg);
+void txn_done(sluice_txn *t, sluice_verdict v);
+void worker_runq_process(worker *w);
+int txn_headers(sluice_txn *t); /* parse on first use */
+int txn_mime(sluice_txn *t);
+
+/* host.c */
+extern const sluice_host host_table;
+void host_log(struct sluice_ctx *ctx, sluice_txn *txn, int level,
+              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void stats_counter_add(stats_stage *s, const char *name, long long n);
+
+/* master.c / control.c */
+int master_main(const char *confdir, const char *plugin_dir,
+                const char *state_dir, long long workers_override,
+                const char *user_override);
+struct master;
+void control_handle(struct master *m, const char *cmd, buf *reply);
+
+#endif

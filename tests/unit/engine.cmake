@@ -1,0 +1,25 @@
+# Engine unit tests: conf.d parsing, the loader's ABI checks, the chain
+# runner.  Fixture plugins go to a directory of their own.
+set(FX_DIR ${CMAKE_BINARY_DIR}/fixtures.d)
+file(MAKE_DIRECTORY ${FX_DIR})
+function(sluice_fixture name)
+  add_library(${name} MODULE ${CMAKE_SOURCE_DIR}/tests/unit/fixtures/fx_stage.c)
+  set_target_properties(${name} PROPERTIES PREFIX "" OUTPUT_NAME ${name}
+    LIBRARY_OUTPUT_DIRECTORY ${FX_DIR} C_VISIBILITY_PRESET hidden)
+  target_compile_definitions(${name} PRIVATE ${ARGN})
+endfunction()
+sluice_fixture(fx)
+sluice_fixture(fx_final FX_FINAL)
+sluice_fixture(fx_major2 FX_MAJOR=2)
+sluice_fixture(fx_minor_new FX_MINOR=SLUICE_ABI_MINOR+1)
+sluice_fixture(fx_nosym FX_EXPORT_NONE)
+sluice_fixture(fx_v2sym FX_SYMBOL_V2)
+set(FX_TARGETS fx fx_final fx_major2 fx_minor_new fx_nosym fx_v2sym)
+
+foreach(t conf loader chain)
+  add_executable(test_${t} ${CMAKE_SOURCE_DIR}/tests/unit/test_${t}.c)
+  target_link_libraries(test_${t} PRIVATE sluice_engine ${CMOCKA_LIB})
+  target_compile_definitions(test_${t} PRIVATE FX_DIR="${FX_DIR}")
+  add_dependencies(test_${t} ${FX_TARGETS})
+  add_test(NAME engine_${t} COMMAND test_${t})
+endforeach()
