@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 0
+#define SLUICE_ABI_MINOR 1
 
 /* The one symbol a stage exports. */
 #define SLUICE_STAGE_SYMBOL sluice_stage_v1
@@ -152,6 +152,8 @@ typedef struct sluice_client {
     const char *proto; /* "ESMTP", "SMTP", "LMTP" ... */
     const char *ident; /* MTA's queue id (XFORWARD IDENT / milter $i) */
     int port;          /* 0 if unknown */
+    /* 1.1 */
+    const char *auth;  /* SASL login name ({auth_authen}), or "" */
 } sluice_client;
 
 typedef struct sluice_addr {
@@ -212,6 +214,65 @@ typedef struct sluice_part {
 /* ------------------------------------------------------------------ */
 /* The host table                                                     */
 /* ------------------------------------------------------------------ */
+
+/* 1.1: header edits, as the ingress must replay them to an MTA (milter).
+ * Recorded in the order the stages made them. */
+typedef enum sluice_header_op {
+    SLUICE_HDR_INSERT = 1, /* `name: value` inserted at `index` */
+    SLUICE_HDR_ADD = 2,    /* appended at the end of the header */
+    SLUICE_HDR_CHANGE = 3, /* the `nth` field called `name` gets `value` */
+    SLUICE_HDR_DELETE = 4  /* the `nth` field called `name` removed */
+} sluice_header_op;
+
+typedef struct sluice_header_edit {
+    size_t size;
+    sluice_header_op op;
+    const char *name;
+    const char *value; /* NULL for DELETE */
+    size_t index;      /* INSERT: position in the header at the time */
+    size_t nth;        /* CHANGE, DELETE: 0-based among the fields of that
+                        * name as the header stood at the time */
+} sluice_header_edit;
+
+/* 1.1: DNS, resolved asynchronously on the worker's loop (c-ares). */
+typedef struct sluice_dns_query sluice_dns_query;
+
+typedef enum sluice_dns_status {
+    SLUICE_DNS_OK = 0,       /* records in the answer */
+    SLUICE_DNS_NXDOMAIN = 1, /* the name does not exist */
+    SLUICE_DNS_NODATA = 2,   /* the name exists, no record of that type */
+    SLUICE_DNS_SERVFAIL = 3, /* the server failed or refused */
+    SLUICE_DNS_TIMEOUT = 4,  /* no answer in time */
+    SLUICE_DNS_ERROR = 5     /* bad name, no resolver, out of memory */
+} sluice_dns_status;
+
+enum { /* record types (the DNS numbers) */
+    SLUICE_DNS_A = 1,
+    SLUICE_DNS_NS = 2,
+    SLUICE_DNS_CNAME = 5,
+    SLUICE_DNS_PTR = 12,
+    SLUICE_DNS_MX = 15,
+    SLUICE_DNS_TXT = 16,
+    SLUICE_DNS_AAAA = 28
+};
+
+typedef struct sluice_dns_answer {
+    size_t size;
+    sluice_dns_status status;
+    int type;            /* as asked */
+    unsigned ttl;        /* seconds (the smallest of the records) */
+    size_t count;        /* records */
+    /* Presentation form, one string per record: "127.0.0.2",
+     * "2001:db8::1", a TXT record's strings concatenated, "10 mx.host"
+     * for MX, the target name for PTR, NS and CNAME. */
+    const char *const *records;
+    int cached;          /* 1 if it came from the worker's cache */
+} sluice_dns_answer;
+
+/* Called exactly once per query, from the loop, never from inside
+ * dns_query(); the answer is valid during the call only. */
+typedef void (*sluice_dns_cb)(sluice_dns_query *q,
+                              const sluice_dns_answer *a, void *arg);
 
 typedef void (*sluice_io_cb)(sluice_io *io, int revents, void *arg);
 typedef void (*sluice_timer_cb)(sluice_timer *t, void *arg);
@@ -330,6 +391,26 @@ typedef struct sluice_host {
     /* The raw body: everything after the empty line that ends the header
      * block (empty if there is none). */
     int (*body)(sluice_txn *txn, sluice_str *out);
+
+    /* ---- 1.1 ---- */
+
+    /* Header edits made so far (ingress stages replay them). */
+    size_t (*header_edit_count)(sluice_txn *txn);
+    const sluice_header_edit *(*header_edit)(sluice_txn *txn, size_t i);
+
+    /* Replace the body (needs SLUICE_STAGE_CHG_BODY; -1 otherwise); body()
+     * and message() return the new one.  body_changed(): 1 once replaced. */
+    int (*body_replace)(sluice_txn *txn, const void *data, size_t len);
+    int (*body_changed)(sluice_txn *txn);
+
+    /* DNS lookup of `name` (type SLUICE_DNS_*).  With a txn, the query
+     * belongs to the message: if the message ends first (abort, timeout),
+     * the query is cancelled and `cb` is not called.  NULL on immediate
+     * failure (then cb is not called either). */
+    sluice_dns_query *(*dns_query)(sluice_ctx *ctx, sluice_txn *txn,
+                                   const char *name, int type,
+                                   sluice_dns_cb cb, void *arg);
+    void (*dns_cancel)(sluice_dns_query *q); /* cb will not be called */
 } sluice_host;
 
 /* ------------------------------------------------------------------ */
