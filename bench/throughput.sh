@@ -62,7 +62,7 @@ cp "$REPO"/conf.d/*.conf "$T/conf/"
 # The default chain, moved to our ports, state dir and a quiet log.
 sed -i -e "s/^listen .*/listen 127.0.0.1:$FILTER/" "$T/conf/"*smtp*.conf
 sed -i -e "s/^next_hop .*/next_hop 127.0.0.1:$SINK/" "$T/conf/"*deliver*.conf
-sed -i -e 's/^syslog .*/syslog no/' -e 's/^log_level .*/log_level warn/' \
+sed -i -e 's/^syslog .*/syslog no/' -e 's/^log_level .*/log_level warning/' \
     -e "s|^state_dir .*|state_dir $T/state|" "$T/conf/"*engine*.conf
 "$SLUICED" -c "$T/conf" -P "$SLUICE_PLUGIN_DIR" -S "$T/state" -u nobody >"$T/sluiced.log" 2>&1 &
 SL_PID=$!
