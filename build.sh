@@ -24,9 +24,10 @@ cd "$REPO"
 # One list, split by purpose.  Later issues append here.
 BUILD_PKGS=(build-essential cmake pkg-config libev-dev libltdl-dev libssl-dev
             libc-ares-dev libmilter-dev libpq-dev libjansson-dev)
-RUN_PKGS=(procps iproute2)
+RUN_PKGS=(procps iproute2 publicsuffix)  # publicsuffix: the dns stage's PSL
+RUN_PKGS+=(postgresql)  # the private database instance (tools/sluice-pg)
 TEST_PKGS=(clang libclang-rt-14-dev libcmocka-dev postfix swaks python3
-           netcat-openbsd bsdutils)
+           netcat-openbsd bsdutils rbldnsd miltertest)
 
 NPROC=$(nproc 2>/dev/null || echo 2)
 SUDO=
@@ -77,6 +78,7 @@ build_test() {
 # ---------------------------------------------------------------- daemons
 # Every daemon `run` starts is recorded here and stopped on exit.
 DAEMON_PIDS=()
+PG_STATE=  # the private PostgreSQL's state dir, when `run` started one
 
 daemons_stop() {
     local pid i
@@ -91,6 +93,10 @@ daemons_stop() {
         kill -KILL "$pid" 2>/dev/null || true
     done
     DAEMON_PIDS=()
+    if [ -n "$PG_STATE" ]; then
+        "$REPO/tools/sluice-pg" stop "$PG_STATE" || true
+        PG_STATE=
+    fi
 }
 
 cmd_run() {
@@ -104,13 +110,26 @@ cmd_run() {
     trap daemons_stop EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
+    # Unless SLUICE_DB names a server (a libpq DSN): the private
+    # PostgreSQL under .state/pg (unix socket only, scram-sha-256), schema
+    # migrated, stopped on exit.
+    if [ -z "${SLUICE_DB:-}" ]; then
+        log "starting the private PostgreSQL in .state/pg"
+        PG_STATE=$REPO/.state
+        SLUICECTL=$REPO/build/tools/sluicectl "$REPO/tools/sluice-pg" start "$PG_STATE"
+    fi
+    # The blocklist stage is on in conf.d: its daemon, with the lists in
+    # lists/ (edit them, then kill -HUP; see README).
+    log "starting sluice-blocklistd on 127.0.0.1:4466 (lists/)"
+    "$REPO/build/tools/blocklistd/sluice-blocklistd" -l 127.0.0.1:4466 \
+        "$REPO/lists" &
+    DAEMON_PIDS+=($!)
     log "starting sluiced (conf.d/, plugins build/plugins.d, state .state/)"
     "$REPO/build/engine/sluiced" -c "$REPO/conf.d" -P "$REPO/build/plugins.d" \
         -S "$REPO/.state" &
-    DAEMON_PIDS+=($!)
-    local rc=0
-    wait "${DAEMON_PIDS[0]}" || rc=$?
-    DAEMON_PIDS=()
+    local sl_pid=$! rc=0
+    DAEMON_PIDS+=("$sl_pid")
+    wait "$sl_pid" || rc=$?
     return "$rc"
 }
 

@@ -333,8 +333,8 @@ static int conf_set_value(const sluice_directive *d, void *dst,
         int fd = -1;
         if (util_parse_endpoint(val, &ep) < 0) {
             buf_printf(why,
-                       "'%s' is not an address (host:port, [v6]:port or "
-                       "unix:/path)",
+                       "'%s' is not an address (host:port, [v6]:port, "
+                       "unix:/path, inet:port@host or local:/path)",
                        val);
             return -1;
         }

@@ -41,6 +41,11 @@ typedef struct engine_conf {
     char *hostname;
     double shutdown_timeout;
     double default_timeout;
+    /* DNS (dns.c), one resolver per worker */
+    char **dns_servers; /* NULL: /etc/resolv.conf */
+    double dns_timeout;
+    long long dns_tries;
+    long long dns_cache_size;
 } engine_conf;
 
 extern const sluice_directive engine_directives[];
@@ -145,6 +150,7 @@ typedef struct worker {
     ev_timer deadline;
     int stopping;
     unsigned long long txn_seq;
+    struct dns_resolver *dns; /* NULL if it could not start */
 } worker;
 
 int worker_main(chain *ch, stats_worker *slot, int number);
@@ -164,6 +170,12 @@ typedef struct txn_hdr {
     char *value;    /* decoded, lazily */
 } txn_hdr;
 
+/* A recorded header edit (1.1), owning its strings. */
+typedef struct txn_hdr_edit {
+    sluice_header_edit e;
+    char *name, *value;
+} txn_hdr_edit;
+
 typedef struct txn_symbol {
     char *name;
     double score;
@@ -180,7 +192,7 @@ struct sluice_txn {
     double t_start;
 
     sluice_client client;
-    char *client_strs[5];
+    char *client_strs[6]; /* addr name helo proto ident auth */
     sluice_addr sender;
     int have_sender;
     txn_rcpt *rcpts;
@@ -197,6 +209,12 @@ struct sluice_txn {
     txn_hdr *hdrs;
     size_t nhdrs;
     mime_msg *mime;
+    txn_hdr_edit *edits; /* in the order the stages made them */
+    size_t nedits;
+    buf *old_msgs;       /* buffers replaced by body_replace(): headers
+                          * not edited since still point into them */
+    size_t nold_msgs;
+    int body_changed;
 
     txn_symbol *syms;
     size_t nsyms;
@@ -224,6 +242,7 @@ struct sluice_txn {
     void **slots;
     double *stage_ms;
     int eom_done;
+    sluice_dns_query *dns_queries; /* in flight for this message */
 };
 
 /* txn.c */

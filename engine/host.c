@@ -12,6 +12,7 @@
  * CR/LF and NUL so a stage cannot smuggle header lines.
  */
 #include "engine.h"
+#include "dns.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -225,10 +226,31 @@ static void host_hdr_fill(txn_hdr *h, const char *name, const char *value)
     h->h.value = h->value;
 }
 
+/* Record an edit for ingress stages that replay them to an MTA (milter). */
+static void host_edit_record(sluice_txn *t, sluice_header_op op,
+                             const char *name, const char *value, size_t index,
+                             size_t nth)
+{
+    txn_hdr_edit *e;
+
+    t->edits = util_realloc(t->edits, (t->nedits + 1) * sizeof(*t->edits));
+    e = &t->edits[t->nedits++];
+    memset(e, 0, sizeof(*e));
+    e->name = util_strdup(name);
+    e->value = value ? util_strdup(value) : NULL;
+    e->e.size = sizeof(e->e);
+    e->e.op = op;
+    e->e.name = e->name;
+    e->e.value = e->value;
+    e->e.index = index;
+    e->e.nth = nth;
+}
+
 static int host_header_insert(sluice_txn *t, size_t index, const char *name,
                               const char *value)
 {
     txn_hdr nh;
+    int append = index == (size_t)-1;
 
     if (!host_may(t, SLUICE_STAGE_ADD_HEADERS, "add a header"))
         return -1;
@@ -249,6 +271,8 @@ static int host_header_insert(sluice_txn *t, size_t index, const char *name,
             (t->nhdrs - index) * sizeof(*t->hdrs));
     t->hdrs[index] = nh;
     t->nhdrs++;
+    host_edit_record(t, append ? SLUICE_HDR_ADD : SLUICE_HDR_INSERT, name,
+                     value, index, 0);
     /* pointers to values stay valid: h.value points at h->value's heap */
     return 0;
 }
@@ -269,6 +293,8 @@ static int host_header_change(sluice_txn *t, const char *name, size_t nth,
         return -1;
     if ((i = host_header_index(t, name, nth)) < 0)
         return -1;
+    host_edit_record(t, value ? SLUICE_HDR_CHANGE : SLUICE_HDR_DELETE, name,
+                     value, 0, nth);
     if (value == NULL) {
         free(t->hdrs[i].own);
         free(t->hdrs[i].value);
@@ -283,6 +309,74 @@ static int host_header_change(sluice_txn *t, const char *name, size_t nth,
         free(nm);
     }
     return 0;
+}
+
+static size_t host_header_edit_count(sluice_txn *t)
+{
+    return t->nedits;
+}
+
+static const sluice_header_edit *host_header_edit(sluice_txn *t, size_t i)
+{
+    return i < t->nedits ? &t->edits[i].e : NULL;
+}
+
+/* Does the header block end with its empty line? */
+static int host_has_separator(sluice_txn *t)
+{
+    const char *m = t->msg.data;
+    size_t o = t->body_off;
+
+    if (o == 0 || m[o - 1] != '\n')
+        return 0;
+    if (o == 1 || (o == 2 && m[0] == '\r'))
+        return 1; /* no header at all: the empty line comes first */
+    return (o >= 2 && m[o - 2] == '\n') ||
+           (o >= 3 && m[o - 2] == '\r' && m[o - 3] == '\n');
+}
+
+/* The header block stays as it is; the body after it is replaced.  The
+ * old buffer is kept until the message ends because unedited header
+ * fields still point into it; the MIME tree is parsed again on demand. */
+static int host_body_replace(sluice_txn *t, const void *data, size_t len)
+{
+    buf nb;
+
+    if (!host_may(t, SLUICE_STAGE_CHG_BODY, "replace the body"))
+        return -1;
+    if (txn_headers(t) < 0)
+        return -1;
+    if (len > t->ch->ec.max_message_size ||
+        t->body_off > t->ch->ec.max_message_size - len) {
+        log_msg(SLUICE_LOG_WARN, t->id,
+                "stage %s: new body of %zu bytes is over the size limit; "
+                "refused",
+                host_caller(t) ? host_caller(t)->name : "?", len);
+        return -1;
+    }
+    buf_init(&nb);
+    buf_add(&nb, t->msg.data, t->body_off);
+    if (t->body_off > 0 && !host_has_separator(t)) {
+        /* a header block without its empty line: give the body one */
+        buf_add(&nb, "\r\n", 2);
+        t->body_off += 2;
+    }
+    buf_add(&nb, data, len);
+    t->old_msgs =
+        util_realloc(t->old_msgs, (t->nold_msgs + 1) * sizeof(*t->old_msgs));
+    t->old_msgs[t->nold_msgs++] = t->msg;
+    t->msg = nb;
+    if (t->mime) {
+        mime_free(t->mime);
+        t->mime = NULL;
+    }
+    t->body_changed = 1;
+    return 0;
+}
+
+static int host_body_changed(sluice_txn *t)
+{
+    return t->body_changed;
 }
 
 /* ---------------------------------------------------------------- */
@@ -579,8 +673,8 @@ static void host_txn_free(sluice_txn *t)
 
 static void host_txn_set_client(sluice_txn *t, const sluice_client *c)
 {
-    const char *src[5];
-    const char **dst[5];
+    const char *src[6];
+    const char **dst[6];
     int i;
 
     src[0] = c->addr;
@@ -595,7 +689,11 @@ static void host_txn_set_client(sluice_txn *t, const sluice_client *c)
     dst[2] = &t->client.helo;
     dst[3] = &t->client.proto;
     dst[4] = &t->client.ident;
-    for (i = 0; i < 5; i++) {
+    src[5] = (c->size >= offsetof(sluice_client, auth) + sizeof(c->auth))
+                 ? c->auth
+                 : NULL;
+    dst[5] = &t->client.auth;
+    for (i = 0; i < 6; i++) {
         free(t->client_strs[i]);
         t->client_strs[i] = host_clean_text(src[i] ? src[i] : "", 255);
         *dst[i] = t->client_strs[i];
@@ -696,6 +794,29 @@ static const char *host_hostname(struct sluice_ctx *ctx)
     return ctx->chain->ec.hostname;
 }
 
+/* ---------------------------------------------------------------- */
+/* DNS (1.1): the worker's resolver (dns.c)                          */
+
+/* A query started with a txn joins the txn's list, tagged with the
+ * stage, so txn.c can cancel it when the message or the stage's pending
+ * hook ends. */
+static sluice_dns_query *host_dns_query(struct sluice_ctx *ctx, sluice_txn *t,
+                                        const char *name, int type,
+                                        sluice_dns_cb cb, void *arg)
+{
+    worker *w = ctx ? ctx->worker : t ? t->w : NULL;
+
+    if (w == NULL || w->dns == NULL)
+        return NULL;
+    return dns_query_start(w->dns, name, type, cb, arg,
+                           t ? &t->dns_queries : NULL, ctx);
+}
+
+static void host_dns_cancel(sluice_dns_query *q)
+{
+    dns_query_cancel(q);
+}
+
 const sluice_host host_table = {
     .size = sizeof(sluice_host),
     .abi_major = SLUICE_ABI_MAJOR,
@@ -751,4 +872,10 @@ const sluice_host host_table = {
     .max_message_size = host_max_message_size,
     .hostname = host_hostname,
     .body = host_body,
+    .header_edit_count = host_header_edit_count,
+    .header_edit = host_header_edit,
+    .body_replace = host_body_replace,
+    .body_changed = host_body_changed,
+    .dns_query = host_dns_query,
+    .dns_cancel = host_dns_cancel,
 };

@@ -12,6 +12,7 @@
  * by the unprivileged user.
  */
 #include "engine.h"
+#include "dns.h"
 #include "log.h"
 
 #include <errno.h>
@@ -56,6 +57,14 @@ const sluice_directive engine_directives[] = {
      3600, NULL, "how long stopping workers may finish in-flight mail"},
     {"stage_timeout", SLUICE_CONF_DURATION, EC(default_timeout), "60s", 0,
      86400, NULL, "default per-stage timeout"},
+    {"dns_servers", SLUICE_CONF_STRLIST, EC(dns_servers), NULL, 0, 0, NULL,
+     "DNS servers, ip or ip:port ([v6]:port); default: /etc/resolv.conf"},
+    {"dns_timeout", SLUICE_CONF_DURATION, EC(dns_timeout), "2s", 0, 60, NULL,
+     "DNS timeout of one try (c-ares doubles it on each round)"},
+    {"dns_tries", SLUICE_CONF_INT, EC(dns_tries), "2", 1, 10, NULL,
+     "DNS tries per server"},
+    {"dns_cache_size", SLUICE_CONF_INT, EC(dns_cache_size), "10000", 0,
+     10000000, NULL, "DNS answers cached per worker; 0: no cache"},
     {NULL, SLUICE_CONF_END, 0, NULL, 0, 0, NULL, NULL}};
 
 #define SC(f) offsetof(stage_common, f)
@@ -261,6 +270,25 @@ chain *chain_load(const char *confdir, const char *plugin_dir_override,
     errors += conf_apply(engine_directives, &ch->ec, &engine_sec, "engine",
                          NULL, NULL, err);
     errors += conf_check_unused(&engine_sec, "engine", err);
+    if (ch->ec.dns_timeout <= 0)
+        ch->ec.dns_timeout = 0.001;
+    {
+        buf why;
+        const char *f = engine_sec.file;
+        int l = engine_sec.line;
+        buf_init(&why);
+        for (j = 0; j < engine_sec.nopts; j++) {
+            if (strcmp(engine_sec.opts[j].key, "dns_servers") == 0) {
+                f = engine_sec.opts[j].file; /* name the option's line */
+                l = engine_sec.opts[j].line;
+            }
+        }
+        if (dns_servers_check(ch->ec.dns_servers, &why) < 0) {
+            buf_printf(err, "%s:%d: engine: %s\n", f, l, why.data);
+            errors++;
+        }
+        buf_free(&why);
+    }
     free(engine_sec.opts);
     if (errors)
         goto fail;

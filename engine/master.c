@@ -265,9 +265,14 @@ static int master_spawn(master *m, int number)
         signal(SIGTERM, SIG_DFL);
         signal(SIGQUIT, SIG_DFL);
         {
-            sigset_t none;
-            sigemptyset(&none);
-            sigprocmask(SIG_SETMASK, &none, NULL);
+            /* SIGTERM/SIGQUIT stay blocked until the worker's loop
+             * watches them: a reload right after this fork must stop the
+             * worker gracefully, not kill it by the default action. */
+            sigset_t stops;
+            sigemptyset(&stops);
+            sigaddset(&stops, SIGTERM);
+            sigaddset(&stops, SIGQUIT);
+            sigprocmask(SIG_SETMASK, &stops, NULL);
         }
         rc = worker_main(m->cur, &m->shm->workers[slot], number);
         _exit(rc);

@@ -17,6 +17,7 @@
  * treated as the stage's on_error verdict (default tempfail).
  */
 #include "engine.h"
+#include "dns.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -64,7 +65,7 @@ sluice_txn *txn_new(worker *w, struct sluice_ctx *ingress)
     txn_make_id(t);
     t->client.size = sizeof(t->client);
     t->client.addr = t->client.name = t->client.helo = t->client.proto =
-        t->client.ident = "";
+        t->client.ident = t->client.auth = "";
     t->sender.size = sizeof(t->sender);
     t->sender.addr = t->sender.params = "";
     buf_init(&t->msg);
@@ -129,6 +130,8 @@ void txn_free(sluice_txn *t)
     if (t->state == TXN_QUEUED)
         txn_runq_remove(t);
     ev_timer_stop(t->w->loop, &t->timer);
+    /* DNS queries of this message: their callbacks must never come now */
+    dns_cancel_owner(&t->dns_queries, NULL);
     for (i = 0; i < t->ch->nstages; i++) {
         struct sluice_ctx *s = t->ch->stages[i];
         if (s->desc.on_close)
@@ -137,7 +140,7 @@ void txn_free(sluice_txn *t)
     }
     free(t->slots);
     free(t->stage_ms);
-    for (i = 0; i < 5; i++)
+    for (i = 0; i < 6; i++)
         free(t->client_strs[i]);
     if (t->have_sender) {
         free((char *)t->sender.addr);
@@ -156,6 +159,14 @@ void txn_free(sluice_txn *t)
     free(t->hdrs);
     if (t->mime)
         mime_free(t->mime);
+    for (i = 0; i < t->nedits; i++) {
+        free(t->edits[i].name);
+        free(t->edits[i].value);
+    }
+    free(t->edits);
+    for (i = 0; i < t->nold_msgs; i++)
+        buf_free(&t->old_msgs[i]);
+    free(t->old_msgs);
     for (i = 0; i < t->nsyms; i++) {
         free(t->syms[i].name);
         free(t->syms[i].reason);
@@ -172,6 +183,59 @@ void txn_free(sluice_txn *t)
 /* ---------------------------------------------------------------- */
 /* Headers: parsed on first use into an editable array.              */
 
+/* Length of the line ending just before `off` (0 if none). */
+static size_t txn_eol_before(const char *m, size_t off)
+{
+    if (off == 0 || m[off - 1] != '\n')
+        return 0;
+    return off >= 2 && m[off - 2] == '\r' ? 2 : 1;
+}
+
+/* Where the header block ends: the start of the empty line before the
+ * body, or the body offset itself when there is no empty line. */
+static size_t txn_header_end(const char *m, size_t body_off)
+{
+    size_t eol = txn_eol_before(m, body_off), start;
+
+    if (eol == 0)
+        return body_off;
+    start = body_off - eol;
+    return start == 0 || m[start - 1] == '\n' ? start : body_off;
+}
+
+/*
+ * The editable header array is also what delivery writes, so it must
+ * carry every byte of the header block, whatever the parser made of it:
+ * lines that are no field and fields past max_header_count are folded
+ * into the raw value of the field before them, a field cut at
+ * max_header_length gets its whole extent back, and junk before the
+ * first field (an mbox "From " line) joins that field's name span.  The
+ * MIME analysis keeps its own limits and flags; nothing is lost on the
+ * way out.
+ */
+static void txn_hdr_keep_all(sluice_txn *t, hdr_block *hb)
+{
+    const char *m = t->msg.data;
+    size_t i, hend = txn_header_end(m, hb->body_off);
+
+    if (hb->count == 0) {
+        if (hend > 0)
+            hb->body_off = 0; /* no field at all: all of it is body */
+        return;
+    }
+    if (hb->fields[0].name_off > 0) {
+        hb->fields[0].name_len += hb->fields[0].name_off;
+        hb->fields[0].name_off = 0;
+    }
+    for (i = 0; i < hb->count; i++) {
+        hdr_field *f = &hb->fields[i];
+        size_t limit = i + 1 < hb->count ? hb->fields[i + 1].name_off : hend;
+        size_t end = limit - txn_eol_before(m, limit);
+        if (end > f->raw_off + f->raw_len)
+            f->raw_len = end - f->raw_off;
+    }
+}
+
 int txn_headers(sluice_txn *t)
 {
     hdr_block hb;
@@ -183,6 +247,7 @@ int txn_headers(sluice_txn *t)
     if (hdr_parse((const unsigned char *)t->msg.data, t->msg.len,
                   &t->ch->limits, &hb) < 0)
         return -1;
+    txn_hdr_keep_all(t, &hb);
     t->hdrs = util_calloc(hb.count ? hb.count : 1, sizeof(*t->hdrs));
     for (i = 0; i < hb.count; i++) {
         txn_hdr *h = &t->hdrs[i];
@@ -557,6 +622,7 @@ static void txn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         s->stats->timeouts++;
     t->state = TXN_RUNNING;
     s->desc.on_abort(s->inst, t, t->slots[s->index]);
+    dns_cancel_owner(&t->dns_queries, s); /* what on_abort left running */
     txn_record(t, s, v);
     t->cur_stage = NULL;
     t->stage_idx++;

@@ -254,6 +254,36 @@ int util_parse_endpoint(const char *s, util_endpoint *ep)
     size_t hl;
 
     memset(ep, 0, sizeof(*ep));
+    /* libmilter's spellings too: local:/path, inet:port@host,
+     * inet6:port@host (a name or a numeric address, [] optional) */
+    if (strncmp(s, "local:", 6) == 0) {
+        if (strlen(s + 6) == 0 || strlen(s + 6) >= sizeof(ep->path))
+            return -1;
+        ep->is_unix = 1;
+        memcpy(ep->path, s + 6, strlen(s + 6) + 1);
+        return 0;
+    }
+    if (strncmp(s, "inet:", 5) == 0 || strncmp(s, "inet6:", 6) == 0) {
+        const char *port = strchr(s, ':') + 1, *at = strchr(port, '@');
+        const char *host = at ? at + 1 : (s[4] == '6' ? "::" : "0.0.0.0");
+        size_t pl = at ? (size_t)(at - port) : strlen(port);
+        hl = strlen(host);
+        if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+            host++;
+            hl -= 2;
+        }
+        if (pl == 0 || pl >= sizeof(ep->port) || hl == 0 ||
+            hl >= sizeof(ep->host))
+            return -1;
+        memcpy(ep->port, port, pl);
+        memcpy(ep->host, host, hl);
+        for (const char *p = ep->port; *p; p++)
+            if (!isdigit((unsigned char)*p))
+                return -1;
+        if (atoi(ep->port) < 1 || atoi(ep->port) > 65535)
+            return -1;
+        return 0;
+    }
     if (strncmp(s, "unix:", 5) == 0) {
         if (strlen(s + 5) == 0 || strlen(s + 5) >= sizeof(ep->path))
             return -1;

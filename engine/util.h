@@ -44,7 +44,8 @@ int util_parse_llong(const char *s, long long *out);
 int util_parse_duration(const char *s, double *out); /* 30, 30s, 250ms, 5m, 1h, 1d */
 int util_parse_size(const char *s, size_t *out);     /* 512, 64k, 10M, 1G */
 
-/* Splits "host:port", "[v6]:port" or "unix:/path". */
+/* Splits "host:port", "[v6]:port" or "unix:/path", and libmilter's
+ * "inet:port@host", "inet6:port@host", "local:/path". */
 typedef struct util_endpoint {
     int is_unix;
     char host[256];

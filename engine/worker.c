@@ -14,6 +14,7 @@
  * from the network.
  */
 #include "engine.h"
+#include "dns.h"
 #include "log.h"
 
 #include <errno.h>
@@ -102,6 +103,25 @@ static int worker_drop_privileges(const char *user)
     return 0;
 }
 
+/* The worker's resolver, after fork: c-ares sockets belong to one
+ * process.  Without it, host->dns_query() fails (returns NULL) and stages
+ * treat DNS as unavailable; mail still flows. */
+static void worker_dns_start(worker *w)
+{
+    dns_conf dc;
+    buf err;
+
+    memset(&dc, 0, sizeof(dc));
+    dc.servers = w->ch->ec.dns_servers;
+    dc.timeout = w->ch->ec.dns_timeout;
+    dc.tries = (int)w->ch->ec.dns_tries;
+    dc.cache_size = (size_t)w->ch->ec.dns_cache_size;
+    buf_init(&err);
+    if ((w->dns = dns_new(w->loop, &dc, &err)) == NULL)
+        log_error("DNS resolver not available: %s", err.data);
+    buf_free(&err);
+}
+
 int worker_main(chain *ch, stats_worker *slot, int number)
 {
     worker w;
@@ -140,6 +160,16 @@ int worker_main(chain *ch, stats_worker *slot, int number)
     w.sig_quit.data = &w;
     ev_signal_start(w.loop, &w.sig_quit);
     ev_unref(w.loop);
+    {
+        /* blocked since fork (master.c): a stop that came meanwhile is
+         * delivered now, to the loop's watcher */
+        sigset_t stops;
+        sigemptyset(&stops);
+        sigaddset(&stops, SIGTERM);
+        sigaddset(&stops, SIGQUIT);
+        sigprocmask(SIG_UNBLOCK, &stops, NULL);
+    }
+    worker_dns_start(&w);
 
     for (i = 0; i < ch->nstages; i++) {
         struct sluice_ctx *s = ch->stages[i];
@@ -158,6 +188,8 @@ int worker_main(chain *ch, stats_worker *slot, int number)
     }
     if (!w.stopping)
         worker_stop_stages(&w, 0);
+    dns_free(w.dns); /* queries still held by messages: no callbacks */
+    w.dns = NULL;
     log_debug("worker exits");
     return rc; /* the process exits; the MTA keeps anything unanswered */
 }

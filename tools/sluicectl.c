@@ -1,13 +1,16 @@
 /*
  * sluicectl.c - command-line client of the engine's control socket.
  *
- * Usage: sluicectl [-s SOCKET] [-t SECONDS] [--json] COMMAND [ARGS]
+ * Usage: sluicectl [-s SOCKET] [-t SECONDS] [-d DSN] [-S STATE_DIR] [--json]
+ *                  COMMAND [ARGS]
  *   status          engine version, pid, uptime, workers, stages
  *   stages          the stage chain: position, name, enabled, counters
  *   stats           per-stage timings, verdicts and counters
  *   reload          re-read conf.d and restart workers gracefully
  *   enable NAME     enable a stage (persisted in conf.d, then reload)
  *   disable NAME    disable a stage (persisted in conf.d, then reload)
+ *   db init|migrate|status  the PostgreSQL schema (sluicectl_db.c; -d DSN,
+ *                   $SLUICE_DB, or the private instance under -S STATE_DIR)
  *   help [COMMAND]  this text, or one command's
  *
  * Protocol: one command line ending in "\n" goes to the unix stream socket
@@ -36,6 +39,8 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "sluicectl_db.h"
 
 #define SLUICECTL_DEFAULT_SOCKET "/var/lib/sluice/control.sock"
 #define SLUICECTL_MAX_REPLY (16u * 1024u * 1024u)
@@ -74,6 +79,8 @@ static const sluicectl_cmd sluicectl_cmds[] = {
     {"disable", 1, "NAME", "disable a stage (persisted, then reload)",
      "Disable the stage NAME: the change is written to its conf.d file,\n"
      "then the engine reloads."},
+    {"db", -1, "init|migrate|status", "the PostgreSQL schema",
+     "Create, migrate or show the database schema; 'sluicectl db --help'."},
     {"help", -1, "[COMMAND]", "this text, or one command's help",
      "Show the usage, or one command's help."},
     {NULL, 0, NULL, NULL, NULL}};
@@ -90,6 +97,10 @@ static void sluicectl_usage(FILE *fp)
             "%s)\n"
             "  -t SECONDS  give up after this long (default 10)\n"
             "  --json      print the engine's JSON reply as it is\n"
+            "  -d DSN      database for 'db' (default: $SLUICE_DB, else the\n"
+            "              private instance under the state directory)\n"
+            "  -S DIR      state directory (default: $SLUICE_STATE_DIR, else\n"
+            "              /var/lib/sluice)\n"
             "  -h, --help  this text; 'sluicectl COMMAND --help' for a "
             "command\n\ncommands:\n",
             SLUICECTL_DEFAULT_SOCKET);
@@ -501,7 +512,7 @@ int main(int argc, char **argv)
     int json = 0, i, rc;
     double timeout = 10;
     char line[256], *reply = NULL;
-    const char *cmd, *arg = NULL;
+    const char *cmd, *arg = NULL, *dsn = NULL, *state_dir = NULL;
     json_t *r;
     json_error_t jerr;
     const json_t *ok;
@@ -517,6 +528,10 @@ int main(int argc, char **argv)
             return SLUICECTL_OK;
         } else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) {
             path = argv[++i];
+        } else if (strcmp(argv[i], "-d") == 0 && i + 1 < argc) {
+            dsn = argv[++i];
+        } else if (strcmp(argv[i], "-S") == 0 && i + 1 < argc) {
+            state_dir = argv[++i];
         } else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) {
             char *end;
             timeout = strtod(argv[++i], &end);
@@ -542,6 +557,23 @@ int main(int argc, char **argv)
         return SLUICECTL_USAGE;
     }
     cmd = argv[i++];
+    if (strcmp(cmd, "db") == 0) { /* its own sub-commands and help */
+        /* libpq takes a host starting with '/' for a socket directory:
+         * a relative state dir would be read as a host name */
+        char cwd[4096], *abs = NULL;
+        if (state_dir != NULL && state_dir[0] != '/' &&
+            getcwd(cwd, sizeof(cwd)) != NULL) {
+            size_t n = strlen(cwd) + strlen(state_dir) + 2;
+            if ((abs = malloc(n)) != NULL) {
+                snprintf(abs, n, "%s/%s", cwd, state_dir);
+                state_dir = abs;
+            }
+        }
+        rc = sluicectl_db_main(argc - i + 1, argv + i - 1, dsn, state_dir,
+                               json);
+        free(abs);
+        return rc;
+    }
     if ((c = sluicectl_find(cmd)) == NULL) {
         fprintf(stderr,
                 "sluicectl: unknown command '%s'; try 'sluicectl "

@@ -16,6 +16,9 @@
 #                        receive, (extra stages), deliver to REINJ.
 #   sl_start CONFDIR, sl_stop, sl_reload, sl_workers, sl_wait_listen PORT
 #   it_fail MSG          print MSG and every log, exit 1
+#   bl_start PORT SOURCE..., bl_stop
+#                        sluice-blocklistd ($SLUICE_BLOCKLISTD) on
+#                        127.0.0.1:PORT as nobody, log $T/blocklistd.log
 #
 # Environment (from ctest, see integration.cmake): SLUICED, SLUICECTL,
 # SLUICE_PLUGIN_DIR, SLUICE_CORPUS, IT_DIR (this directory).
@@ -39,6 +42,7 @@ SLUICE_PLUGIN_DIR=${SLUICE_PLUGIN_DIR:-}
 SL_PID=
 PF_UP=
 SINK_PID=
+BL_PID=
 
 it_log() { printf '%s [%s] %s\n' "$(date +%T)" "${IT_NAME:-it}" "$*"; }
 
@@ -70,6 +74,7 @@ it_cleanup() {
     local rc=$?
     [ -n "${IT_WATCHDOG:-}" ] && kill "$IT_WATCHDOG" 2>/dev/null
     sl_stop >/dev/null 2>&1
+    bl_stop >/dev/null 2>&1
     [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null
     pf_stop >/dev/null 2>&1
     if [ "$rc" != 0 ] || [ -n "${IT_KEEP:-}" ]; then
@@ -84,6 +89,10 @@ it_show_logs() {
     if [ -f "$T/sluiced.log" ]; then
         echo "===== sluiced log (last 150 lines of $T/sluiced.log) ====="
         tail -n 150 "$T/sluiced.log"
+    fi
+    if [ -f "$T/blocklistd.log" ]; then
+        echo "===== blocklistd log (last 40 lines) ====="
+        tail -n 40 "$T/blocklistd.log"
     fi
     if [ -f "$T/pf/maillog" ]; then
         echo "===== postfix maillog (warnings, errors and last 60 lines) ====="
@@ -259,6 +268,20 @@ EOF
     PF_IN=$in PF_FILTER=$filter PF_REINJ=$reinj
 }
 
+# pf_use_milter MILTER_PORT: after pf_setup, the inbound smtpd hands mail
+# to sluiced's milter ingress (smtpd_milters, protocol 6, tempfail when the
+# filter is unavailable) instead of the content_filter; delivery is direct.
+pf_use_milter() {
+    local m=$1
+    sed -i "s|^  -o content_filter=sluice-filter:.*|  -o content_filter=\\
+  -o smtpd_milters=inet:127.0.0.1:$m\\
+  -o milter_protocol=6\\
+  -o milter_default_action=tempfail|" \
+        "$PF/master.cf"
+    grep -q "smtpd_milters=inet:127.0.0.1:$m" "$PF/master.cf" ||
+        it_fail "pf_use_milter: master.cf not rewritten"
+}
+
 pf_start() {
     local out
     # postfix(1) reports to stderr only when it is a terminal: give it one.
@@ -352,6 +375,16 @@ sl_start() {
         it_fail "sluiced (pid $SL_PID) not listening on $port"
     fi
     kill -0 "$SL_PID" 2>/dev/null || it_fail "sluiced exited at start"
+    # Listening is the master's doing; wait for every worker too, so a
+    # test that counts workers does not count a start-up in progress.
+    local want i
+    want=$(awk '$1=="workers"{n=$2} END{print n+0}' "$SL_CONF"/*.conf)
+    [ "$want" -gt 0 ] || want=$(nproc)
+    for ((i = 0; i < 100; i++)); do
+        [ "$(pgrep -P "$SL_PID" | wc -l)" -ge "$want" ] && return 0
+        sleep 0.1
+    done
+    it_fail "sluiced started $(pgrep -P "$SL_PID" | wc -l) of $want workers"
 }
 
 # Stop sluiced and wait for it (and its workers) to be gone.
@@ -420,4 +453,30 @@ it_plan() {
     [ -d "$SLUICE_CORPUS/ham" ] || it_fail "no corpus at $SLUICE_CORPUS (ham/, spam/)"
     $MAILTOOL plan --out "$out" "$@" "$SLUICE_CORPUS/ham" "$SLUICE_CORPUS/spam" ||
         it_fail "cannot plan from $SLUICE_CORPUS"
+}
+
+# ------------------------------------------------------------------ blocklistd
+
+# bl_start PORT SOURCE...: sluice-blocklistd on 127.0.0.1:PORT (as nobody:
+# the sources must be readable by it), waits until it listens.
+bl_start() {
+    local port=$1
+    shift
+    [ -x "${SLUICE_BLOCKLISTD:-}" ] ||
+        it_fail "sluice-blocklistd not found (SLUICE_BLOCKLISTD=${SLUICE_BLOCKLISTD:-unset})"
+    "$SLUICE_BLOCKLISTD" -n -u nobody -l "127.0.0.1:$port" "$@" \
+        >>"$T/blocklistd.log" 2>&1 &
+    BL_PID=$!
+    it_wait_listen "$port" 20 "$BL_PID" ||
+        it_fail "sluice-blocklistd (pid $BL_PID) not listening on $port"
+}
+
+# Stop it; BL_RC is its exit status.
+bl_stop() {
+    [ -n "$BL_PID" ] || return 0
+    kill -CONT "$BL_PID" 2>/dev/null
+    kill -TERM "$BL_PID" 2>/dev/null
+    wait "$BL_PID" 2>/dev/null
+    BL_RC=$?
+    BL_PID=
 }

@@ -313,6 +313,74 @@ static void test_header_edits_need_flags(void **state)
     stop(w, dir);
 }
 
+/* What delivery writes: every header as name ":" raw CRLF, an empty line,
+ * the body. */
+static char *rebuild(sluice_txn *t)
+{
+    size_t i, n = host_table.header_count(t), len = 0;
+    sluice_str body;
+    char *out = malloc(1 << 16);
+
+    assert_non_null(out);
+    for (i = 0; i < n; i++) {
+        const sluice_header *h = host_table.header(t, i);
+        memcpy(out + len, h->name.ptr, h->name.len);
+        len += h->name.len;
+        out[len++] = ':';
+        memcpy(out + len, h->raw.ptr, h->raw.len);
+        len += h->raw.len;
+        memcpy(out + len, "\r\n", 2);
+        len += 2;
+    }
+    memcpy(out + len, "\r\n", 2);
+    len += 2;
+    assert_int_equal(host_table.body(t, &body), 0);
+    memcpy(out + len, body.ptr, body.len);
+    len += body.len;
+    out[len] = '\0';
+    return out;
+}
+
+static void lossless(worker *w, const char *msg, const char *want)
+{
+    sluice_txn *t = txn_new(w, w->ch->stages[0]);
+    char *got;
+
+    assert_int_equal(host_table.txn_write(t, msg, strlen(msg)), 0);
+    got = rebuild(t);
+    assert_string_equal(got, want ? want : msg);
+    free(got);
+    txn_free(t);
+}
+
+/* Delivery writes the header array: whatever the parser skipped or cut
+ * must still be in it, byte for byte. */
+static void test_header_block_lossless(void **state)
+{
+    char *dir;
+    worker *w = start("stage a\nplugin fx\n", &dir);
+    char longer[600];
+
+    (void)state;
+    lossless(w, "Subject: hi\r\nFrom: a@b\r\n\r\nbody\r\n", NULL);
+    lossless(w, "Subject: hi\r\n folded\r\nnot a field\r\n"
+                "From: a@b\r\n\r\nbody\r\n", NULL);
+    lossless(w, "From mbox Mon Jan 1\r\nSubject: x\r\n\r\nb\r\n", NULL);
+    lossless(w, "Subject: x\r\ntrailing junk\r\n\r\nb\r\n", NULL);
+    /* no field at all: everything becomes body behind an empty line */
+    lossless(w, "junk\r\nmore\r\n\r\nbody\r\n",
+             "\r\njunk\r\nmore\r\n\r\nbody\r\n");
+    /* past the count limit and over the length limit */
+    w->ch->limits.max_header_count = 2;
+    w->ch->limits.max_header_len = 64;
+    lossless(w, "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\nbody\r\n", NULL);
+    memset(longer, 'x', sizeof(longer));
+    memcpy(longer, "X-Long: ", 8);
+    strcpy(longer + sizeof(longer) - 20, "\r\nS: t\r\n\r\nbody\r\n");
+    lossless(w, longer, NULL);
+    stop(w, dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_free_while_pending_aborts),
         cmocka_unit_test(test_rcpt_reject_and_disabled),
         cmocka_unit_test(test_header_edits_need_flags),
+        cmocka_unit_test(test_header_block_lossless),
     };
     log_init("test", SLUICE_LOG_ERROR, 0);
     return cmocka_run_group_tests_name("chain", tests, NULL, NULL);
