@@ -789,6 +789,11 @@ static size_t host_max_message_size(struct sluice_ctx *ctx)
     return ctx->chain->ec.max_message_size;
 }
 
+static const char *host_state_dir(struct sluice_ctx *ctx)
+{
+    return ctx->chain->ec.state_dir;
+}
+
 static const char *host_hostname(struct sluice_ctx *ctx)
 {
     return ctx->chain->ec.hostname;
@@ -878,4 +883,5 @@ const sluice_host host_table = {
     .body_changed = host_body_changed,
     .dns_query = host_dns_query,
     .dns_cancel = host_dns_cancel,
+    .state_dir = host_state_dir,
 };

@@ -300,6 +300,14 @@ chain *chain_load(const char *confdir, const char *plugin_dir_override,
         free(ch->ec.state_dir);
         ch->ec.state_dir = util_strdup(state_dir_override);
     }
+    if (ch->ec.state_dir[0] != '/') { /* stages get it absolute */
+        char cwd[4096];
+        if (getcwd(cwd, sizeof(cwd)) != NULL) {
+            char *abs = util_printf("%s/%s", cwd, ch->ec.state_dir);
+            free(ch->ec.state_dir);
+            ch->ec.state_dir = abs;
+        }
+    }
     if (ch->ec.control_socket == NULL || ch->ec.control_socket[0] == '\0') {
         free(ch->ec.control_socket);
         ch->ec.control_socket = util_printf("%s/control.sock",

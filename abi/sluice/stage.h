@@ -411,6 +411,10 @@ typedef struct sluice_host {
                                    const char *name, int type,
                                    sluice_dns_cb cb, void *arg);
     void (*dns_cancel)(sluice_dns_query *q); /* cb will not be called */
+
+    /* The engine's state directory (control socket, private database,
+     * stage data such as a Bayes file): absolute, never NULL. */
+    const char *(*state_dir)(sluice_ctx *ctx);
 } sluice_host;
 
 /* ------------------------------------------------------------------ */
