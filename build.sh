@@ -24,10 +24,16 @@ cd "$REPO"
 # One list, split by purpose.  Later issues append here.
 BUILD_PKGS=(build-essential cmake pkg-config libev-dev libltdl-dev libssl-dev
             libc-ares-dev libmilter-dev libpq-dev libjansson-dev)
+# the heuristic stage's rules: PCRE2 (JIT) everywhere, Hyperscan on amd64
+BUILD_PKGS+=(libpcre2-dev)
+if [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ]; then
+    BUILD_PKGS+=(libhyperscan-dev)
+fi
 RUN_PKGS=(procps iproute2 publicsuffix)  # publicsuffix: the dns stage's PSL
 RUN_PKGS+=(postgresql)  # the private database instance (tools/sluice-pg)
 TEST_PKGS=(clang libclang-rt-14-dev libcmocka-dev postfix swaks python3
            netcat-openbsd bsdutils rbldnsd miltertest)
+TEST_PKGS+=(spamassassin)  # its rule files: the heuristic SA-loader test
 
 NPROC=$(nproc 2>/dev/null || echo 2)
 SUDO=

@@ -9,6 +9,13 @@
  *   reload          re-read conf.d and restart workers gracefully
  *   enable NAME     enable a stage (persisted in conf.d, then reload)
  *   disable NAME    disable a stage (persisted in conf.d, then reload)
+ *   scan FILE|DIR|-...  messages through the chain, nothing delivered
+ *                   (sluicectl_scan.c, in-process; 'scan --help')
+ *   quarantine list|show|release|delete|expire  quarantined mail
+ *                   (sluicectl_quarantine.c; the database as for db)
+ *   list add|remove|show  allow/block lists (sluicectl_list.c; database
+ *                   as for db)
+ *   policy check|test|default  the policy script (sluicectl_policy.c)
  *   db init|migrate|status  the PostgreSQL schema (sluicectl_db.c; -d DSN,
  *                   $SLUICE_DB, or the private instance under -S STATE_DIR)
  *   help [COMMAND]  this text, or one command's
@@ -41,6 +48,10 @@
 #include <unistd.h>
 
 #include "sluicectl_db.h"
+#include "sluicectl_list.h"
+#include "sluicectl_policy.h"
+#include "sluicectl_quarantine.h"
+#include "sluicectl_scan.h"
 
 #define SLUICECTL_DEFAULT_SOCKET "/var/lib/sluice/control.sock"
 #define SLUICECTL_MAX_REPLY (16u * 1024u * 1024u)
@@ -79,6 +90,16 @@ static const sluicectl_cmd sluicectl_cmds[] = {
     {"disable", 1, "NAME", "disable a stage (persisted, then reload)",
      "Disable the stage NAME: the change is written to its conf.d file,\n"
      "then the engine reloads."},
+    {"scan", -1, "FILE|DIR|-", "run messages through the chain, no delivery",
+     "Scan messages with the configured chain; 'sluicectl scan --help'."},
+    {"quarantine", -1, "list|show|release|delete|expire",
+     "quarantined mail (PostgreSQL)",
+     "List, show, release, delete or expire quarantined messages;\n"
+     "'sluicectl quarantine --help'."},
+    {"list", -1, "add|remove|show", "allow/block lists (PostgreSQL)",
+     "Add, remove or show allow/block list entries; 'sluicectl list --help'."},
+    {"policy", -1, "check|test|default", "check or try a policy script",
+     "Compile a policy script, or run it on a message; 'sluicectl policy --help'."},
     {"db", -1, "init|migrate|status", "the PostgreSQL schema",
      "Create, migrate or show the database schema; 'sluicectl db --help'."},
     {"help", -1, "[COMMAND]", "this text, or one command's help",
@@ -557,6 +578,16 @@ int main(int argc, char **argv)
         return SLUICECTL_USAGE;
     }
     cmd = argv[i++];
+    if (strcmp(cmd, "scan") == 0) /* in-process, no engine needed */
+        return sluicectl_scan_main(argc - i + 1, argv + i - 1, json);
+    if (strcmp(cmd, "quarantine") == 0) /* the database, not the engine */
+        return sluicectl_quarantine_main(argc - i + 1, argv + i - 1, dsn,
+                                         state_dir, json);
+    if (strcmp(cmd, "list") == 0) /* the database, not the engine */
+        return sluicectl_list_main(argc - i + 1, argv + i - 1, dsn, state_dir,
+                                   json);
+    if (strcmp(cmd, "policy") == 0) /* in-process: the policy compiler */
+        return sluicectl_policy_main(argc - i + 1, argv + i - 1, json);
     if (strcmp(cmd, "db") == 0) { /* its own sub-commands and help */
         /* libpq takes a host starting with '/' for a socket directory:
          * a relative state dir would be read as a host name */

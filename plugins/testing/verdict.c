@@ -12,7 +12,8 @@
  *            also "tag" (add X-Sluice-Verdict-Test: tagged, insert
  *            X-Sluice-Top at the top, change Subject, delete the first
  *            X-Sluice-Delete-Me), "body" (replace the body) and
- *            "whoami" (reject with the client facts as the reply text).
+ *            "whoami" (reject with the client facts as the reply text),
+ *            "score=N" (add the symbol TEST_SCORE with score N).
  * A refusal carries the reply text "sluice test: WORD in PHASE".
  * Messages without a trigger pass (CONTINUE).
  *
@@ -123,7 +124,7 @@ static sluice_verdict verdict_eom(void *inst, sluice_txn *txn, void *slot)
     verdict_inst *vi = inst;
     const sluice_host *h = vi->host;
     const sluice_header *hd = h->header_find(txn, vi->conf->header, 0);
-    const char *v = hd && hd->value ? hd->value : "";
+    const char *v = hd && hd->value ? hd->value : "", *sc;
     int i;
 
     (void)slot;
@@ -151,6 +152,9 @@ static sluice_verdict verdict_eom(void *inst, sluice_txn *txn, void *slot)
         h->set_reply(txn, "550", "5.7.0", text);
         return SLUICE_REJECT;
     }
+    if ((sc = strstr(v, "score=")) != NULL) /* a finding for the policy */
+        h->symbol_add(txn, "TEST_SCORE", strtod(sc + 6, NULL),
+                      "test score from %s", vi->conf->header);
     for (i = 0; verdict_words[i]; i++)
         if (strstr(v, verdict_words[i]) != NULL)
             return verdict_give(vi, txn, i, "eom");

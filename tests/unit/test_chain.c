@@ -192,6 +192,43 @@ static void test_accept_skips_filters_runs_final(void **state)
     stop(w, dir);
 }
 
+/* QUARANTINE: filter stages after the deciding one are skipped, final
+ * stages (the quarantine store, deliver) still run and settle the
+ * recipients; with no final stage taking them, 451, never 250. */
+static void test_quarantine_runs_final(void **state)
+{
+    char *dir;
+    worker *w = start("stage a\nplugin fx\neom quarantine\n\nstage b\n"
+                      "plugin fx\nheader X-B\n\nstage d\nplugin fx_final\n"
+                      "deliver yes\n",
+                      &dir);
+    sluice_txn *t = new_txn(w, 2);
+    run r = {0, 0};
+    const char *reply;
+
+    (void)state;
+    host_table.txn_run(t, SLUICE_PHASE_EOM, cb, &r);
+    wait_for(w, &r);
+    assert_int_equal(r.v, SLUICE_QUARANTINE);
+    assert_int_equal(host_table.disposition(t), SLUICE_QUARANTINE);
+    assert_null(host_table.header_find(t, "X-B", 0));
+    assert_int_equal(host_table.rcpt_state(t, 0, NULL), SLUICE_RCPT_DONE);
+    assert_int_equal(host_table.rcpt_state(t, 1, NULL), SLUICE_RCPT_DONE);
+    txn_free(t);
+    stop(w, dir);
+
+    w = start("stage a\nplugin fx\neom quarantine\n", &dir);
+    t = new_txn(w, 1);
+    memset(&r, 0, sizeof(r));
+    host_table.txn_run(t, SLUICE_PHASE_EOM, cb, &r);
+    wait_for(w, &r);
+    assert_int_equal(host_table.rcpt_state(t, 0, &reply),
+                     SLUICE_RCPT_TEMPFAIL);
+    assert_non_null(strstr(reply, "quarantine is not available"));
+    txn_free(t);
+    stop(w, dir);
+}
+
 static void test_pending_then_done(void **state)
 {
     char *dir;
@@ -388,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_deliver_and_header),
         cmocka_unit_test(test_reject_stops_chain),
         cmocka_unit_test(test_accept_skips_filters_runs_final),
+        cmocka_unit_test(test_quarantine_runs_final),
         cmocka_unit_test(test_pending_then_done),
         cmocka_unit_test(test_timeout_applies_on_timeout),
         cmocka_unit_test(test_timeout_continue),

@@ -1,0 +1,12 @@
+# tests/unit/heuristic.cmake: the rule engine and the `heuristic` stage
+# (plugins/heuristic/rules_*.c, heuristic_stage.c): rule format and its
+# errors, SpamAssassin files of the installed Debian package (counts
+# printed), known messages, meta rules, score and probability, the stage
+# through a fake host, every corpus message scanned.
+add_executable(test_heuristic ${CMAKE_SOURCE_DIR}/tests/unit/test_heuristic.c)
+target_link_libraries(test_heuristic PRIVATE sluice_rules ${CMOCKA_LIB} ${CMAKE_DL_LIBS})
+add_dependencies(test_heuristic heuristic_stage)
+add_test(NAME heuristic COMMAND test_heuristic
+         ${CMAKE_SOURCE_DIR}/rules/default.rules $<TARGET_FILE:heuristic_stage>
+         ${SLUICE_CORPUS})
+set_tests_properties(heuristic PROPERTIES TIMEOUT 120)

@@ -1,0 +1,893 @@
+/*
+ * sluicectl_quarantine.c - `sluicectl quarantine list|show|release|delete|
+ * expire`: what an administrator does with quarantined mail from a shell.
+ *
+ * Interface: sluicectl_quarantine_main() (sluicectl_quarantine.h), called
+ * by sluicectl's main for the `quarantine` command.  libpq, synchronous:
+ * this is a command-line tool, not an event loop.
+ *
+ * Release: the stored message is reinjected over plain SMTP (no XFORWARD)
+ * to the deliver path's next hop (default 127.0.0.1:10026, Postfix's
+ * second smtpd), to the original recipients still quarantined or to the
+ * ones given with --to.  A recipient's row becomes `released` only after
+ * the MTA accepted it (RCPT 2xx and 250 after the data), inside one
+ * database transaction that holds the message row locked (FOR UPDATE), so
+ * two releases at once cannot both send it.  If the database fails after
+ * the MTA's 250, the tool says so and exits 1: the mail is delivered but
+ * the row still says quarantined (a second release would send it twice;
+ * nothing is lost).
+ *
+ * Diagnostics: on stderr, prefixed "sluicectl: quarantine".  Exit codes:
+ * 0 ok, 1 failed (also: a release that only some recipients accepted),
+ * 2 usage, 3 cannot connect to the database, 4 no such message (or
+ * nothing left to release).
+ *
+ * SECURITY: runs with the caller's privileges.  Stored messages are
+ * attacker-controlled: they go to the MTA as data (dot-stuffed), and
+ * envelope addresses with control characters or angle brackets are
+ * refused before they reach a command line.  Values reach SQL as
+ * parameters only.
+ */
+#include "sluicectl_quarantine.h"
+
+#include "pgpool.h" /* pgpool_private_dsn() */
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define Q_DEFAULT_STATE "/var/lib/sluice"
+#define Q_MAX_TO 1000
+
+enum { Q_OK = 0, Q_FAIL = 1, Q_USAGE = 2, Q_NOCONN = 3 };
+
+static const char q_usage_text[] =
+    "usage: sluicectl [-d DSN] [-S STATE_DIR] [--json] quarantine COMMAND\n\n"
+    "  list [--rcpt ADDR] [--sender ADDR] [--since TIME] [--until TIME]\n"
+    "       [--min-score N] [--all] [--limit N] [--json]\n"
+    "                     quarantined messages, newest first (--all: also\n"
+    "                     those already released or deleted for everyone)\n"
+    "  show ID [--raw] [--json]\n"
+    "                     one message: metadata, recipients, symbols; --raw\n"
+    "                     writes the stored message itself to stdout\n"
+    "  release ID [--to ADDR]... [--next-hop HOST:PORT] [--timeout SECS]\n"
+    "                     reinject to the recipients still quarantined (or\n"
+    "                     to ADDR...) over SMTP, default 127.0.0.1:10026;\n"
+    "                     each row is marked released once the MTA took it\n"
+    "  delete ID [--purge]\n"
+    "                     mark its quarantined recipients deleted; --purge\n"
+    "                     removes the message and its rows for good\n"
+    "  expire --days N [--dry-run]\n"
+    "                     remove messages received more than N days ago\n"
+    "                     (or past their own expiry); run it daily\n\n"
+    "ID is the row id (list's first column) or sluice's message id (as in\n"
+    "the logs and the MTA's \"quarantined as\" reply).  TIME is anything\n"
+    "PostgreSQL reads as a timestamp: '2026-12-01', '2026-12-01 10:00'.\n"
+    "The database: -d DSN, else $SLUICE_DB, else the private instance under\n"
+    "the state directory (-S, $SLUICE_STATE_DIR, " Q_DEFAULT_STATE ").\n\n"
+    "exit codes: 0 ok, 1 failed (also a release only some recipients\n"
+    "accepted), 2 usage, 3 cannot connect, 4 no such message\n";
+
+/* ---------------------------------------------------------------- */
+/* Database                                                         */
+
+static PGconn *q_connect(const char *dsn, const char *state_dir)
+{
+    char priv[9000], abs[4096], cwd[4096], pass[4200];
+    const char *keys[] = {"connect_timeout", "application_name", "dbname",
+                          NULL};
+    const char *vals[] = {"10", "sluicectl", NULL, NULL};
+    struct stat st;
+    PGconn *c;
+
+    if (dsn == NULL || dsn[0] == '\0')
+        dsn = getenv("SLUICE_DB");
+    if (dsn == NULL || dsn[0] == '\0') {
+        if (state_dir == NULL || state_dir[0] == '\0')
+            state_dir = getenv("SLUICE_STATE_DIR");
+        if (state_dir == NULL || state_dir[0] == '\0')
+            state_dir = Q_DEFAULT_STATE;
+        /* libpq reads a host starting with '/' as a socket directory */
+        if (state_dir[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL) {
+            snprintf(abs, sizeof(abs), "%s/%s", cwd, state_dir);
+            state_dir = abs;
+        }
+        snprintf(pass, sizeof(pass), "%s/pg/pgpass", state_dir);
+        if (stat(pass, &st) < 0) {
+            fprintf(stderr,
+                    "sluicectl: quarantine: no database configured (-d DSN "
+                    "or $SLUICE_DB) and no private instance in %s/pg\n",
+                    state_dir);
+            return NULL;
+        }
+        if (pgpool_private_dsn(state_dir, priv, sizeof(priv)) < 0) {
+            fprintf(stderr, "sluicectl: quarantine: state path too long\n");
+            return NULL;
+        }
+        dsn = priv;
+    }
+    vals[2] = dsn;
+    if ((c = PQconnectdbParams(keys, vals, 1)) == NULL)
+        return NULL;
+    if (PQstatus(c) != CONNECTION_OK) {
+        char *e = PQerrorMessage(c), *nl;
+        if ((nl = strrchr(e, '\n')) != NULL && nl[1] == '\0')
+            *nl = '\0';
+        fprintf(stderr, "sluicectl: quarantine: cannot connect: %s\n", e);
+        PQfinish(c);
+        return NULL;
+    }
+    PQsetNoticeProcessor(c, NULL, NULL);
+    return c;
+}
+
+/* Runs sql; the result if it succeeded, else NULL with the error shown. */
+static PGresult *q_exec(PGconn *c, const char *sql, int n,
+                        const char *const *v, int binary)
+{
+    PGresult *r = PQexecParams(c, sql, n, NULL, v, NULL, NULL, binary);
+    ExecStatusType st = PQresultStatus(r);
+
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        return r;
+    fprintf(stderr, "sluicectl: quarantine: %s",
+            r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+    PQclear(r);
+    return NULL;
+}
+
+static int q_simple(PGconn *c, const char *sql)
+{
+    PGresult *r = q_exec(c, sql, 0, NULL, 0);
+
+    PQclear(r);
+    return r ? 0 : -1;
+}
+
+/* The row id for ID (a row id or a message id); 0 and a message if
+ * there is none, -1 on a database error. */
+static long long q_resolve(PGconn *c, const char *id, int lock)
+{
+    const char *v[1] = {id};
+    PGresult *r;
+    long long rid;
+
+    r = q_exec(c,
+               lock ? "SELECT id FROM quarantine_message WHERE id::text = $1 "
+                      "OR msg_id = $1 ORDER BY id LIMIT 2 FOR UPDATE"
+                    : "SELECT id FROM quarantine_message WHERE id::text = $1 "
+                      "OR msg_id = $1 ORDER BY id LIMIT 2",
+               1, v, 0);
+    if (r == NULL)
+        return -1;
+    if (PQntuples(r) != 1) {
+        fprintf(stderr, "sluicectl: quarantine: %s '%s'%s\n",
+                PQntuples(r) ? "more than one message is" : "no message",
+                id, PQntuples(r) ? ": give the row id" : "");
+        PQclear(r);
+        return 0;
+    }
+    rid = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return rid;
+}
+
+/* ---------------------------------------------------------------- */
+/* list, show                                                       */
+
+static const char q_list_sql[] =
+    "SELECT m.id, m.msg_id, to_char(m.received_at AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), m.sender, m.subject, m.score, m.size, "
+    "m.node, m.mta_id, coalesce(host(m.client_addr), ''), "
+    "(SELECT coalesce(json_agg(json_build_object('rcpt', r.rcpt, "
+    "'status', r.status, 'status_by', r.status_by, 'status_at', "
+    "to_char(r.status_at AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) ORDER BY r.rcpt), '[]') "
+    "FROM quarantine_rcpt r WHERE r.message_id = m.id), "
+    "(SELECT coalesce(json_agg(json_build_object('name', s.name, 'score', "
+    "s.score, 'reason', s.reason) ORDER BY s.score DESC, s.name), '[]') "
+    "FROM quarantine_symbol s WHERE s.message_id = m.id), "
+    "m.header_from, m.reason "
+    "FROM quarantine_message m WHERE "
+    "($1::text IS NULL OR EXISTS (SELECT 1 FROM quarantine_rcpt r "
+    "WHERE r.message_id = m.id AND r.rcpt = lower($1))) AND "
+    "($2::text IS NULL OR lower(m.sender) = lower($2)) AND "
+    "($3::timestamptz IS NULL OR m.received_at >= $3::timestamptz) AND "
+    "($4::timestamptz IS NULL OR m.received_at < $4::timestamptz) AND "
+    "($5::float8 IS NULL OR m.score >= $5::float8) AND "
+    "($6::boolean OR EXISTS (SELECT 1 FROM quarantine_rcpt r WHERE "
+    "r.message_id = m.id AND r.status = 'quarantined')) AND "
+    "($7::bigint IS NULL OR m.id = $7::bigint) "
+    "ORDER BY m.received_at DESC, m.id DESC LIMIT $8::bigint";
+
+enum { L_ID, L_MSGID, L_RECV, L_SENDER, L_SUBJ, L_SCORE, L_SIZE, L_NODE,
+       L_MTAID, L_CLIENT, L_RCPTS, L_SYMS, L_FROM, L_REASON };
+
+static json_t *q_row_json(PGresult *r, int i)
+{
+    json_t *o = json_object();
+    json_error_t e;
+
+    json_object_set_new(o, "id",
+                        json_integer(strtoll(PQgetvalue(r, i, L_ID), NULL, 10)));
+    json_object_set_new(o, "msg_id", json_string(PQgetvalue(r, i, L_MSGID)));
+    json_object_set_new(o, "received_at",
+                        json_string(PQgetvalue(r, i, L_RECV)));
+    json_object_set_new(o, "sender", json_string(PQgetvalue(r, i, L_SENDER)));
+    json_object_set_new(o, "from", json_string(PQgetvalue(r, i, L_FROM)));
+    json_object_set_new(o, "subject", json_string(PQgetvalue(r, i, L_SUBJ)));
+    json_object_set_new(o, "score",
+                        json_real(strtod(PQgetvalue(r, i, L_SCORE), NULL)));
+    json_object_set_new(
+        o, "size", json_integer(strtoll(PQgetvalue(r, i, L_SIZE), NULL, 10)));
+    json_object_set_new(o, "node", json_string(PQgetvalue(r, i, L_NODE)));
+    json_object_set_new(o, "mta_id", json_string(PQgetvalue(r, i, L_MTAID)));
+    json_object_set_new(o, "client_addr",
+                        json_string(PQgetvalue(r, i, L_CLIENT)));
+    json_object_set_new(o, "reason", json_string(PQgetvalue(r, i, L_REASON)));
+    json_object_set_new(o, "rcpts",
+                        json_loads(PQgetvalue(r, i, L_RCPTS), 0, &e));
+    json_object_set_new(o, "symbols",
+                        json_loads(PQgetvalue(r, i, L_SYMS), 0, &e));
+    return o;
+}
+
+/* "a@x:quarantined b@y:released" from the recipients' JSON. */
+static void q_print_rcpts(const char *js, const char *sep)
+{
+    json_error_t e;
+    json_t *a = json_loads(js, 0, &e), *x;
+    size_t i;
+
+    json_array_foreach(a, i, x)
+    {
+        printf("%s%s:%s", i ? sep : "",
+               json_string_value(json_object_get(x, "rcpt")),
+               json_string_value(json_object_get(x, "status")));
+    }
+    json_decref(a);
+}
+
+static int q_list(PGconn *c, int argc, char **argv, int json)
+{
+    const char *v[8] = {NULL, NULL, NULL, NULL, NULL, "false", NULL, "100"};
+    PGresult *r;
+    int i;
+
+    for (i = 2; i < argc; i++) {
+        const char *o = argv[i];
+        if (strcmp(o, "--json") == 0)
+            json = 1;
+        else if (strcmp(o, "--all") == 0)
+            v[5] = "true";
+        else if (i + 1 < argc && strcmp(o, "--rcpt") == 0)
+            v[0] = argv[++i];
+        else if (i + 1 < argc && strcmp(o, "--sender") == 0)
+            v[1] = argv[++i];
+        else if (i + 1 < argc && strcmp(o, "--since") == 0)
+            v[2] = argv[++i];
+        else if (i + 1 < argc && strcmp(o, "--until") == 0)
+            v[3] = argv[++i];
+        else if (i + 1 < argc && strcmp(o, "--min-score") == 0) {
+            char *end;
+            (void)strtod(argv[++i], &end);
+            if (*end != '\0' || argv[i][0] == '\0') {
+                fprintf(stderr, "sluicectl: quarantine: --min-score wants "
+                                "a number\n");
+                return Q_USAGE;
+            }
+            v[4] = argv[i];
+        } else if (i + 1 < argc && strcmp(o, "--limit") == 0) {
+            char *end;
+            long n = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || n < 1) {
+                fprintf(stderr, "sluicectl: quarantine: --limit wants a "
+                                "positive number\n");
+                return Q_USAGE;
+            }
+            v[7] = argv[i];
+        } else {
+            fprintf(stderr, "sluicectl: quarantine list: unexpected '%s'\n\n%s",
+                    o, q_usage_text);
+            return Q_USAGE;
+        }
+    }
+    if ((r = q_exec(c, q_list_sql, 8, v, 0)) == NULL)
+        return Q_FAIL;
+    if (json) {
+        json_t *a = json_array();
+        for (i = 0; i < PQntuples(r); i++)
+            json_array_append_new(a, q_row_json(r, i));
+        json_dumpf(a, stdout, JSON_INDENT(2));
+        printf("\n");
+        json_decref(a);
+    } else {
+        if (PQntuples(r) > 0)
+            printf("%-8s %-20s %7s %-30s %s\n", "ID", "RECEIVED", "SCORE",
+                   "SENDER", "SUBJECT / RECIPIENTS");
+        for (i = 0; i < PQntuples(r); i++) {
+            printf("%-8s %-20s %7.2f %-30s %s\n         ",
+                   PQgetvalue(r, i, L_ID), PQgetvalue(r, i, L_RECV),
+                   strtod(PQgetvalue(r, i, L_SCORE), NULL),
+                   PQgetvalue(r, i, L_SENDER)[0] ? PQgetvalue(r, i, L_SENDER)
+                                                 : "<>",
+                   PQgetvalue(r, i, L_SUBJ));
+            q_print_rcpts(PQgetvalue(r, i, L_RCPTS), " ");
+            printf("\n");
+        }
+    }
+    PQclear(r);
+    return Q_OK;
+}
+
+static int q_show(PGconn *c, const char *id, int raw, int json)
+{
+    char idbuf[32];
+    const char *v[8] = {NULL, NULL, NULL, NULL, NULL, "true", idbuf, "1"};
+    PGresult *r;
+    long long rid;
+    json_t *o;
+
+    if ((rid = q_resolve(c, id, 0)) <= 0)
+        return rid < 0 ? Q_FAIL : SLUICECTL_Q_NOTFOUND;
+    snprintf(idbuf, sizeof(idbuf), "%lld", rid);
+    if (raw) {
+        const char *p[1] = {idbuf};
+        if ((r = q_exec(c, "SELECT raw FROM quarantine_message WHERE id = $1",
+                        1, p, 1)) == NULL)
+            return Q_FAIL;
+        fwrite(PQgetvalue(r, 0, 0), 1, (size_t)PQgetlength(r, 0, 0), stdout);
+        PQclear(r);
+        return fflush(stdout) == 0 ? Q_OK : Q_FAIL;
+    }
+    if ((r = q_exec(c, q_list_sql, 8, v, 0)) == NULL)
+        return Q_FAIL;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return SLUICECTL_Q_NOTFOUND;
+    }
+    o = q_row_json(r, 0);
+    if (json) {
+        json_dumpf(o, stdout, JSON_INDENT(2));
+        printf("\n");
+    } else {
+        json_t *x;
+        size_t i;
+        printf("id:          %s\nmessage id:  %s\nnode:        %s\n"
+               "MTA id:      %s\nreceived:    %s\nclient:      %s\n"
+               "sender:      <%s>\nFrom:        %s\nsubject:     %s\n"
+               "size:        %s\nscore:       %.2f\nreason:      %s\n"
+               "recipients: ",
+               PQgetvalue(r, 0, L_ID), PQgetvalue(r, 0, L_MSGID),
+               PQgetvalue(r, 0, L_NODE), PQgetvalue(r, 0, L_MTAID),
+               PQgetvalue(r, 0, L_RECV), PQgetvalue(r, 0, L_CLIENT),
+               PQgetvalue(r, 0, L_SENDER), PQgetvalue(r, 0, L_FROM),
+               PQgetvalue(r, 0, L_SUBJ), PQgetvalue(r, 0, L_SIZE),
+               strtod(PQgetvalue(r, 0, L_SCORE), NULL),
+               PQgetvalue(r, 0, L_REASON));
+        q_print_rcpts(PQgetvalue(r, 0, L_RCPTS), "\n             ");
+        printf("\nsymbols:");
+        json_array_foreach(json_object_get(o, "symbols"), i, x)
+        {
+            printf(" %s(%.2f)", json_string_value(json_object_get(x, "name")),
+                   json_number_value(json_object_get(x, "score")));
+        }
+        printf("\n");
+    }
+    json_decref(o);
+    PQclear(r);
+    return Q_OK;
+}
+
+/* ---------------------------------------------------------------- */
+/* SMTP client (release)                                            */
+
+typedef struct q_smtp {
+    int fd;
+    char buf[8192];
+    size_t len;
+    char last[512]; /* the last reply line, for messages */
+} q_smtp;
+
+static int q_smtp_connect(q_smtp *s, const char *hop, double timeout)
+{
+    char host[256], port[16];
+    const char *colon;
+    struct addrinfo hints, *res = NULL, *ai;
+    struct timeval tv;
+
+    s->fd = -1;
+    s->len = 0;
+    if (hop[0] == '[') {
+        const char *rb = strchr(hop, ']');
+        if (rb == NULL || rb[1] != ':' || (size_t)(rb - hop - 1) >= sizeof(host))
+            return -1;
+        snprintf(host, sizeof(host), "%.*s", (int)(rb - hop - 1), hop + 1);
+        colon = rb + 1;
+    } else {
+        colon = strrchr(hop, ':');
+        if (colon == NULL || colon == hop ||
+            (size_t)(colon - hop) >= sizeof(host))
+            return -1;
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - hop), hop);
+    }
+    snprintf(port, sizeof(port), "%s", colon + 1);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    if (getaddrinfo(host, port, &hints, &res) != 0)
+        return -1;
+    tv.tv_sec = (time_t)timeout;
+    tv.tv_usec = (suseconds_t)((timeout - (double)tv.tv_sec) * 1e6);
+    for (ai = res; ai; ai = ai->ai_next) {
+        s->fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (s->fd < 0)
+            continue;
+        setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        if (connect(s->fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        close(s->fd);
+        s->fd = -1;
+    }
+    freeaddrinfo(res);
+    return s->fd < 0 ? -1 : 0;
+}
+
+static int q_smtp_write(q_smtp *s, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(s->fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads one (possibly multi-line) reply; its code, or -1. */
+static int q_smtp_reply(q_smtp *s)
+{
+    for (;;) {
+        char *nl = memchr(s->buf, '\n', s->len);
+        if (nl != NULL) {
+            size_t ll = (size_t)(nl - s->buf) + 1;
+            int more = ll >= 4 && s->buf[3] == '-';
+            int code = ll >= 4 && isdigit((unsigned char)s->buf[0])
+                           ? atoi(s->buf)
+                           : -1;
+            size_t tl = ll;
+            while (tl > 0 && (s->buf[tl - 1] == '\n' || s->buf[tl - 1] == '\r'))
+                tl--;
+            snprintf(s->last, sizeof(s->last), "%.*s", (int)tl, s->buf);
+            memmove(s->buf, s->buf + ll, s->len - ll);
+            s->len -= ll;
+            if (code < 0)
+                return -1;
+            if (!more)
+                return code;
+            continue;
+        }
+        if (s->len == sizeof(s->buf))
+            return -1; /* a line too long: not an MTA we know */
+        ssize_t r = recv(s->fd, s->buf + s->len, sizeof(s->buf) - s->len, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            snprintf(s->last, sizeof(s->last), "connection %s",
+                     r == 0 ? "closed" : strerror(errno));
+            return -1;
+        }
+        s->len += (size_t)r;
+    }
+}
+
+static int q_smtp_cmd(q_smtp *s, const char *line)
+{
+    char buf[1300];
+    int n = snprintf(buf, sizeof(buf), "%s\r\n", line);
+
+    /* one write per command: a line and its CRLF in two segments would
+     * wait for the peer's delayed ACK (Nagle), 40 ms per command */
+    if (n < 0 || (size_t)n >= sizeof(buf) ||
+        q_smtp_write(s, buf, (size_t)n) < 0) {
+        snprintf(s->last, sizeof(s->last), "write failed: %s", strerror(errno));
+        return -1;
+    }
+    return q_smtp_reply(s);
+}
+
+/* The message as SMTP data: CRLF lines, dot-stuffed, then ".". */
+static int q_smtp_data(q_smtp *s, const char *p, size_t n)
+{
+    char out[65536];
+    size_t o = 0, i;
+    int bol = 1;
+
+    for (i = 0; i < n; i++) {
+        if (o + 4 > sizeof(out)) {
+            if (q_smtp_write(s, out, o) < 0)
+                return -1;
+            o = 0;
+        }
+        if (bol && p[i] == '.')
+            out[o++] = '.';
+        bol = 0;
+        if (p[i] == '\n') {
+            if (i == 0 || p[i - 1] != '\r')
+                out[o++] = '\r';
+            out[o++] = '\n';
+            bol = 1;
+        } else if (p[i] == '\r' && (i + 1 == n || p[i + 1] != '\n')) {
+            out[o++] = '\r'; /* a bare CR becomes a line end */
+            out[o++] = '\n';
+            bol = 1;
+        } else {
+            out[o++] = p[i];
+        }
+    }
+    if (!bol) {
+        out[o++] = '\r';
+        out[o++] = '\n';
+    }
+    if (o + 3 > sizeof(out)) {
+        if (q_smtp_write(s, out, o) < 0)
+            return -1;
+        o = 0;
+    }
+    memcpy(out + o, ".\r\n", 3); /* with the last bytes: no Nagle wait */
+    o += 3;
+    if (q_smtp_write(s, out, o) < 0)
+        return -1;
+    return 0;
+}
+
+static int q_addr_ok(const char *a)
+{
+    for (; *a; a++)
+        if ((unsigned char)*a < 0x20 || *a == 0x7f || *a == '<' || *a == '>')
+            return 0;
+    return 1;
+}
+
+/* ---------------------------------------------------------------- */
+/* release, delete, expire                                          */
+
+typedef struct q_rel {
+    const char *hop;
+    double timeout;
+    const char *to[Q_MAX_TO];
+    size_t nto;
+} q_rel;
+
+/* Sends the message; ok[i] = 1 for each recipient the MTA accepted.
+ * 0 when the session ran to the end (some recipients may be refused),
+ * -1 when nothing was delivered. */
+static int q_release_send(const q_rel *o, const char *sender,
+                          const char *const *rc, size_t n, const char *raw,
+                          size_t rawlen, int *ok)
+{
+    q_smtp s;
+    char line[1200], helo[256];
+    size_t i, accepted = 0;
+    int code;
+
+    memset(&s, 0, sizeof(s));
+    if (q_smtp_connect(&s, o->hop, o->timeout) < 0) {
+        fprintf(stderr, "sluicectl: quarantine: cannot connect to %s\n",
+                o->hop);
+        return -1;
+    }
+    if (gethostname(helo, sizeof(helo)) != 0 || helo[0] == '\0')
+        snprintf(helo, sizeof(helo), "localhost");
+    helo[sizeof(helo) - 1] = '\0';
+    if ((code = q_smtp_reply(&s)) != 220)
+        goto fail;
+    snprintf(line, sizeof(line), "EHLO %s", helo);
+    if ((code = q_smtp_cmd(&s, line)) != 250)
+        goto fail;
+    snprintf(line, sizeof(line), "MAIL FROM:<%s>", sender);
+    if ((code = q_smtp_cmd(&s, line)) != 250)
+        goto fail;
+    for (i = 0; i < n; i++) {
+        snprintf(line, sizeof(line), "RCPT TO:<%s>", rc[i]);
+        code = q_smtp_cmd(&s, line);
+        if (code >= 200 && code < 300) {
+            ok[i] = 1;
+            accepted++;
+        } else {
+            fprintf(stderr, "sluicectl: quarantine: <%s> refused: %s\n", rc[i],
+                    s.last);
+            if (code < 0)
+                goto fail;
+        }
+    }
+    if (accepted == 0) {
+        q_smtp_cmd(&s, "QUIT");
+        close(s.fd);
+        return -1;
+    }
+    if ((code = q_smtp_cmd(&s, "DATA")) != 354)
+        goto fail;
+    if (q_smtp_data(&s, raw, rawlen) < 0 || (code = q_smtp_reply(&s)) != 250)
+        goto fail;
+    q_smtp_cmd(&s, "QUIT");
+    close(s.fd);
+    return 0;
+fail:
+    fprintf(stderr, "sluicectl: quarantine: %s: %s\n", o->hop,
+            s.last[0] ? s.last : "no reply");
+    for (i = 0; i < n; i++)
+        ok[i] = 0;
+    close(s.fd);
+    return -1;
+}
+
+static int q_release(PGconn *c, const char *id, const q_rel *o)
+{
+    char idbuf[32];
+    const char *p[3];
+    PGresult *m = NULL, *r = NULL;
+    const char **rc = NULL;
+    int *ok = NULL, rv = Q_FAIL;
+    size_t n = 0, i, done = 0;
+    long long rid;
+    const char *who = getenv("SUDO_USER") ? getenv("SUDO_USER")
+                      : getenv("USER")    ? getenv("USER")
+                                          : "sluicectl";
+    char by[300];
+
+    snprintf(by, sizeof(by), "sluicectl:%s", who);
+    if (q_simple(c, "BEGIN") < 0)
+        return Q_FAIL;
+    /* locked until COMMIT: a second release waits, then finds it done */
+    if ((rid = q_resolve(c, id, 1)) <= 0) {
+        rv = rid < 0 ? Q_FAIL : SLUICECTL_Q_NOTFOUND;
+        goto out;
+    }
+    snprintf(idbuf, sizeof(idbuf), "%lld", rid);
+    p[0] = idbuf;
+    if ((m = q_exec(c,
+                    "SELECT raw, sender FROM quarantine_message WHERE id = $1",
+                    1, p, 1)) == NULL)
+        goto out;
+    if (o->nto == 0) {
+        if ((r = q_exec(c,
+                        "SELECT rcpt FROM quarantine_rcpt WHERE message_id = "
+                        "$1 AND status = 'quarantined' ORDER BY rcpt",
+                        1, p, 0)) == NULL)
+            goto out;
+        n = (size_t)PQntuples(r);
+    } else {
+        n = o->nto;
+    }
+    if (n == 0) {
+        fprintf(stderr, "sluicectl: quarantine: %s: no recipient left in "
+                        "quarantine (use --to ADDR)\n", id);
+        rv = SLUICECTL_Q_NOTFOUND;
+        goto out;
+    }
+    rc = calloc(n, sizeof(*rc));
+    ok = calloc(n, sizeof(*ok));
+    if (rc == NULL || ok == NULL)
+        goto out;
+    for (i = 0; i < n; i++) {
+        rc[i] = o->nto ? o->to[i] : PQgetvalue(r, (int)i, 0);
+        if (!q_addr_ok(rc[i])) {
+            fprintf(stderr, "sluicectl: quarantine: bad address\n");
+            goto out;
+        }
+    }
+    /* a binary text value is its bytes; libpq appends a NUL */
+    if (!q_addr_ok(PQgetvalue(m, 0, 1))) {
+        fprintf(stderr, "sluicectl: quarantine: bad stored sender\n");
+        goto out;
+    }
+    if (q_release_send(o, PQgetvalue(m, 0, 1), rc, n, PQgetvalue(m, 0, 0),
+                       (size_t)PQgetlength(m, 0, 0), ok) < 0) {
+        fprintf(stderr, "sluicectl: quarantine: %s not released\n", id);
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        PGresult *u;
+        if (!ok[i])
+            continue;
+        p[1] = rc[i];
+        p[2] = by;
+        u = q_exec(c,
+                   "INSERT INTO quarantine_rcpt (message_id, rcpt, status, "
+                   "status_by) VALUES ($1, lower($2), 'released', $3) "
+                   "ON CONFLICT (message_id, rcpt) DO UPDATE SET status = "
+                   "'released', status_at = now(), status_by = $3",
+                   3, p, 0);
+        if (u == NULL)
+            goto committed_lost;
+        PQclear(u);
+        done++;
+    }
+    if (q_simple(c, "COMMIT") < 0)
+        goto committed_lost;
+    for (i = 0; i < n; i++)
+        printf("%s %s\n", rc[i], ok[i] ? "released" : "refused");
+    rv = done == n ? Q_OK : Q_FAIL;
+    if (done != n)
+        fprintf(stderr, "sluicectl: quarantine: %s: %zu of %zu recipients "
+                        "released\n", id, done, n);
+    goto free;
+committed_lost:
+    fprintf(stderr,
+            "sluicectl: quarantine: %s: delivered to %s, but the database "
+            "could not record it: the rows still say quarantined\n",
+            id, o->hop);
+out:
+    q_simple(c, "ROLLBACK");
+free:
+    PQclear(m);
+    PQclear(r);
+    free(rc);
+    free(ok);
+    return rv;
+}
+
+static int q_delete(PGconn *c, const char *id, int purge)
+{
+    char idbuf[32], by[300];
+    const char *p[2] = {idbuf, by};
+    const char *who = getenv("SUDO_USER") ? getenv("SUDO_USER")
+                      : getenv("USER")    ? getenv("USER")
+                                          : "sluicectl";
+    PGresult *r;
+    long long rid;
+
+    if ((rid = q_resolve(c, id, 0)) <= 0)
+        return rid < 0 ? Q_FAIL : SLUICECTL_Q_NOTFOUND;
+    snprintf(idbuf, sizeof(idbuf), "%lld", rid);
+    snprintf(by, sizeof(by), "sluicectl:%s", who);
+    if (purge)
+        r = q_exec(c, "DELETE FROM quarantine_message WHERE id = $1", 1, p, 0);
+    else
+        r = q_exec(c,
+                   "UPDATE quarantine_rcpt SET status = 'deleted', status_at "
+                   "= now(), status_by = $2 WHERE message_id = $1 AND status "
+                   "= 'quarantined'",
+                   2, p, 0);
+    if (r == NULL)
+        return Q_FAIL;
+    printf("%s %s (%s recipient row%s)\n", id, purge ? "purged" : "deleted",
+           PQcmdTuples(r), purge ? "s with it" : "s");
+    PQclear(r);
+    return Q_OK;
+}
+
+static int q_expire(PGconn *c, const char *days, int dry, int json)
+{
+    const char *p[1] = {days};
+    PGresult *r;
+
+    r = q_exec(c,
+               dry ? "SELECT count(*) FROM quarantine_message WHERE "
+                     "coalesce(expires_at, received_at + make_interval(days "
+                     "=> $1::int)) < now()"
+                   : "WITH gone AS (DELETE FROM quarantine_message WHERE "
+                     "coalesce(expires_at, received_at + make_interval(days "
+                     "=> $1::int)) < now() RETURNING 1) "
+                     "SELECT count(*) FROM gone",
+               1, p, 0);
+    if (r == NULL)
+        return Q_FAIL;
+    if (json)
+        printf("{\"expired\": %s, \"dry_run\": %s}\n", PQgetvalue(r, 0, 0),
+               dry ? "true" : "false");
+    else
+        printf("%s message%s %s\n", PQgetvalue(r, 0, 0),
+               strcmp(PQgetvalue(r, 0, 0), "1") ? "s" : "",
+               dry ? "would expire" : "expired");
+    PQclear(r);
+    return Q_OK;
+}
+
+/* ---------------------------------------------------------------- */
+
+static int q_usage(const char *what, const char *arg)
+{
+    fprintf(stderr, "sluicectl: quarantine: %s '%s'\n\n%s", what, arg,
+            q_usage_text);
+    return Q_USAGE;
+}
+
+int sluicectl_quarantine_main(int argc, char **argv, const char *dsn,
+                              const char *state_dir, int json)
+{
+    const char *sub, *id = NULL, *days = NULL;
+    int i, raw = 0, purge = 0, dry = 0, rc;
+    q_rel rel;
+    PGconn *c;
+
+    memset(&rel, 0, sizeof(rel));
+    rel.hop = "127.0.0.1:10026";
+    rel.timeout = 60;
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(q_usage_text, argc < 2 ? stderr : stdout);
+        return argc < 2 ? Q_USAGE : Q_OK;
+    }
+    sub = argv[1];
+    for (i = 2; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(q_usage_text, stdout);
+            return Q_OK;
+        }
+    if (strcmp(sub, "list") != 0) {
+        for (i = 2; i < argc; i++) {
+            const char *o = argv[i];
+            if (strcmp(o, "--json") == 0)
+                json = 1;
+            else if (strcmp(sub, "show") == 0 && strcmp(o, "--raw") == 0)
+                raw = 1;
+            else if (strcmp(sub, "delete") == 0 && strcmp(o, "--purge") == 0)
+                purge = 1;
+            else if (strcmp(sub, "expire") == 0 && strcmp(o, "--dry-run") == 0)
+                dry = 1;
+            else if (strcmp(sub, "expire") == 0 && strcmp(o, "--days") == 0 &&
+                     i + 1 < argc)
+                days = argv[++i];
+            else if (strcmp(sub, "release") == 0 && strcmp(o, "--to") == 0 &&
+                     i + 1 < argc) {
+                if (rel.nto == Q_MAX_TO)
+                    return q_usage("too many --to, at most", "1000");
+                rel.to[rel.nto++] = argv[++i];
+            } else if (strcmp(sub, "release") == 0 &&
+                       strcmp(o, "--next-hop") == 0 && i + 1 < argc)
+                rel.hop = argv[++i];
+            else if (strcmp(sub, "release") == 0 &&
+                     strcmp(o, "--timeout") == 0 && i + 1 < argc) {
+                char *end;
+                rel.timeout = strtod(argv[++i], &end);
+                if (*end != '\0' || !(rel.timeout > 0 && rel.timeout < 3600))
+                    return q_usage("--timeout wants seconds, not",
+                                   argv[i]);
+            } else if (o[0] != '-' && id == NULL && strcmp(sub, "expire") != 0)
+                id = o;
+            else
+                return q_usage("unexpected", o);
+        }
+        if (strcmp(sub, "show") != 0 && strcmp(sub, "release") != 0 &&
+            strcmp(sub, "delete") != 0 && strcmp(sub, "expire") != 0)
+            return q_usage("unknown command", sub);
+        if (strcmp(sub, "expire") != 0 && id == NULL)
+            return q_usage("a message ID is needed by", sub);
+        if (strcmp(sub, "expire") == 0) {
+            char *end;
+            long d = days ? strtol(days, &end, 10) : -1;
+            if (days == NULL || *end != '\0' || d < 0 || d > 100000)
+                return q_usage("expire wants --days N with N >= 0, not",
+                               days ? days : "nothing");
+        }
+    }
+    if ((c = q_connect(dsn, state_dir)) == NULL)
+        return Q_NOCONN;
+    if (strcmp(sub, "list") == 0)
+        rc = q_list(c, argc, argv, json);
+    else if (strcmp(sub, "show") == 0)
+        rc = q_show(c, id, raw, json);
+    else if (strcmp(sub, "release") == 0)
+        rc = q_release(c, id, &rel);
+    else if (strcmp(sub, "delete") == 0)
+        rc = q_delete(c, id, purge);
+    else
+        rc = q_expire(c, days, dry, json);
+    PQfinish(c);
+    return rc;
+}
