@@ -311,7 +311,9 @@ typedef struct sluice_host {
     long (*rcpt_current)(sluice_txn *txn); /* RCPT phase: its index */
     sluice_verdict (*disposition)(sluice_txn *txn); /* decided so far */
 
-    /* Raw message (after dot-unstuffing, as it will be delivered). */
+    /* Raw message as received (after dot-unstuffing).  Header edits
+     * are not applied here: what is delivered is header() 0..n-1, an
+     * empty line, then body(). */
     int (*message)(sluice_txn *txn, sluice_str *out);
 
     /* Headers: index order as in the message, after edits so far. */
