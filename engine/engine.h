@@ -252,6 +252,9 @@ void txn_run(sluice_txn *t, sluice_phase phase, sluice_run_cb cb, void *arg);
 void txn_done(sluice_txn *t, sluice_verdict v);
 void worker_runq_process(worker *w);
 int txn_headers(sluice_txn *t); /* parse on first use */
+/* Start of the empty line that ends the header block at m[0..body_off),
+ * or body_off itself when the block has no empty line. */
+size_t txn_header_end(const char *m, size_t body_off);
 int txn_mime(sluice_txn *t);
 
 /* host.c */

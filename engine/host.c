@@ -324,15 +324,8 @@ static const sluice_header_edit *host_header_edit(sluice_txn *t, size_t i)
 /* Does the header block end with its empty line? */
 static int host_has_separator(sluice_txn *t)
 {
-    const char *m = t->msg.data;
-    size_t o = t->body_off;
-
-    if (o == 0 || m[o - 1] != '\n')
-        return 0;
-    if (o == 1 || (o == 2 && m[0] == '\r'))
-        return 1; /* no header at all: the empty line comes first */
-    return (o >= 2 && m[o - 2] == '\n') ||
-           (o >= 3 && m[o - 2] == '\r' && m[o - 3] == '\n');
+    return t->body_off > 0 &&
+           txn_header_end(t->msg.data, t->body_off) != t->body_off;
 }
 
 /* The header block stays as it is; the body after it is replaced.  The

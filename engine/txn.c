@@ -191,9 +191,7 @@ static size_t txn_eol_before(const char *m, size_t off)
     return off >= 2 && m[off - 2] == '\r' ? 2 : 1;
 }
 
-/* Where the header block ends: the start of the empty line before the
- * body, or the body offset itself when there is no empty line. */
-static size_t txn_header_end(const char *m, size_t body_off)
+size_t txn_header_end(const char *m, size_t body_off)
 {
     size_t eol = txn_eol_before(m, body_off), start;
 

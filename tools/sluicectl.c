@@ -128,7 +128,10 @@ static void sluicectl_usage(FILE *fp)
     for (c = sluicectl_cmds; c->name; c++) {
         char head[64];
         snprintf(head, sizeof(head), "%s %s", c->name, c->args);
-        fprintf(fp, "  %-16s%s\n", head, c->summary);
+        if (strlen(head) < 16)
+            fprintf(fp, "  %-16s%s\n", head, c->summary);
+        else /* a long synopsis: the summary goes below it */
+            fprintf(fp, "  %s\n  %-16s%s\n", head, "", c->summary);
     }
     fprintf(fp, "\nexit codes: 0 ok, 1 the engine refused, 2 usage error, "
                 "3 no answer from the engine\n");
