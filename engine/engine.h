@@ -214,7 +214,6 @@ struct sluice_txn {
     buf *old_msgs;       /* buffers replaced by body_replace(): headers
                           * not edited since still point into them */
     size_t nold_msgs;
-    int body_changed;
 
     txn_symbol *syms;
     size_t nsyms;

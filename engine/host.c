@@ -363,13 +363,12 @@ static int host_body_replace(sluice_txn *t, const void *data, size_t len)
         mime_free(t->mime);
         t->mime = NULL;
     }
-    t->body_changed = 1;
     return 0;
 }
 
 static int host_body_changed(sluice_txn *t)
 {
-    return t->body_changed;
+    return t->nold_msgs > 0; /* each replacement keeps the old buffer */
 }
 
 /* ---------------------------------------------------------------- */
