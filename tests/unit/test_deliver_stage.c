@@ -853,7 +853,7 @@ static void test_stage_queue_failures(void **state)
 }
 
 #ifndef DELIVER_CORPUS
-#define DELIVER_CORPUS "/work/shared/corpus"
+#error "DELIVER_CORPUS: the corpus path comes from tests/unit/deliver.cmake"
 #endif
 
 static int name_cmp(const void *a, const void *b)
