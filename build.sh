@@ -3,7 +3,9 @@
 #
 #   ./build.sh               install missing Debian packages, build (build/)
 #   ./build.sh run           ... then run sluiced in the foreground with
-#                            conf.d/ (state in .state/); Ctrl-C stops it
+#                            conf.d/ (state in .state/), with PostgreSQL,
+#                            blocklistd and sluice-manager (HTTPS on
+#                            127.0.0.1:18080); Ctrl-C stops them all
 #   ./build.sh test          test packages too, ASan+UBSan build with clang
 #                            (build-test/), every test through ctest
 #   ./build.sh bench         release build, then bench/*.sh (figures only)
@@ -26,6 +28,8 @@ BUILD_PKGS=(build-essential cmake pkg-config libev-dev libltdl-dev libssl-dev
             libc-ares-dev libmilter-dev libpq-dev libjansson-dev)
 # the heuristic stage's rules: PCRE2 (JIT) everywhere, Hyperscan on amd64
 BUILD_PKGS+=(libpcre2-dev)
+# sluice-manager: HTTP parsing and password hashing (argon2id)
+BUILD_PKGS+=(libhttp-parser-dev libargon2-dev)
 if [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ]; then
     BUILD_PKGS+=(libhyperscan-dev)
 fi
@@ -34,6 +38,12 @@ RUN_PKGS+=(postgresql)  # the private database instance (tools/sluice-pg)
 TEST_PKGS=(clang libclang-rt-14-dev libcmocka-dev postfix swaks python3
            netcat-openbsd bsdutils rbldnsd miltertest)
 TEST_PKGS+=(spamassassin)  # its rule files: the heuristic SA-loader test
+TEST_PKGS+=(curl jq)  # the Manager's API tests over HTTPS (manager_handlers)
+# the Manager's browser tests: Debian's Chromium driven by playwright-core
+# (tests/browser, `npm ci` from the npm registry); Node.js from Debian when
+# the machine has no `node` of its own
+TEST_PKGS+=(chromium)
+if ! command -v node >/dev/null 2>&1; then TEST_PKGS+=(nodejs npm); fi
 
 NPROC=$(nproc 2>/dev/null || echo 2)
 SUDO=
@@ -111,8 +121,22 @@ cmd_run() {
         log "creating system user sluice"
         $SUDO useradd --system --no-create-home --shell /usr/sbin/nologin sluice
     fi
+    # sluice-manager runs as its own user in the group sluiceadm: the
+    # group the engine's control socket is opened to (root:sluiceadm 0660)
+    if ! getent group sluiceadm >/dev/null; then
+        log "creating system group sluiceadm"
+        $SUDO groupadd --system sluiceadm
+    fi
+    if ! getent passwd sluice-manager >/dev/null; then
+        log "creating system user sluice-manager (group sluiceadm)"
+        $SUDO useradd --system --no-create-home --shell /usr/sbin/nologin \
+            -g sluiceadm sluice-manager
+    fi
     mkdir -p "$REPO/.state"
     chown sluice: "$REPO/.state" 2>/dev/null || $SUDO chown sluice: "$REPO/.state"
+    # sluice-manager walks through it to the control socket and the
+    # database (0755: nothing secret sits directly in it)
+    chmod 0755 "$REPO/.state" 2>/dev/null || $SUDO chmod 0755 "$REPO/.state"
     trap daemons_stop EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
@@ -122,7 +146,8 @@ cmd_run() {
     if [ -z "${SLUICE_DB:-}" ]; then
         log "starting the private PostgreSQL in .state/pg"
         PG_STATE=$REPO/.state
-        SLUICECTL=$REPO/build/tools/sluicectl "$REPO/tools/sluice-pg" start "$PG_STATE"
+        SLUICECTL=$REPO/build/tools/sluicectl "$REPO/tools/sluice-pg" \
+            -m sluice-manager start "$PG_STATE"
     fi
     # The blocklist stage is on in conf.d: its daemon, with the lists in
     # lists/ (edit them, then kill -HUP; see README).
@@ -131,16 +156,41 @@ cmd_run() {
         "$REPO/lists" &
     DAEMON_PIDS+=($!)
     log "starting sluiced (conf.d/, plugins build/plugins.d, state .state/)"
+    # With SLUICE_DB: every PostgreSQL stage uses it (-D, the engine's
+    # `database`), unless its own section names another.
     "$REPO/build/engine/sluiced" -c "$REPO/conf.d" -P "$REPO/build/plugins.d" \
-        -S "$REPO/.state" &
+        -S "$REPO/.state" ${SLUICE_DB:+-D "$SLUICE_DB"} &
     local sl_pid=$! rc=0
     DAEMON_PIDS+=("$sl_pid")
+    # The Manager (conf.d/05-manager.conf; front end from the source tree)
+    log "starting sluice-manager on https://127.0.0.1:18080/ (first account:" \
+        "build/tools/sluicectl -S .state admin add NAME --role admin)"
+    "$REPO/build/tools/manager/sluice-manager" -n -c "$REPO/conf.d" \
+        -S "$REPO/.state" -w "$REPO/tools/manager/www" \
+        ${SLUICE_DB:+-d "$SLUICE_DB"} &
+    DAEMON_PIDS+=($!)
     wait "$sl_pid" || rc=$?
     return "$rc"
 }
 
+# tests/browser's node_modules (playwright-core, no browser download): `npm
+# ci` when it is missing or package-lock.json changed since the last one.
+browser_deps() {
+    local dir=$REPO/tests/browser stamp sum
+    stamp=$dir/node_modules/.sluice-lock.sha256
+    sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then
+        return 0
+    fi
+    log "npm ci in tests/browser (playwright-core)"
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund \
+        --loglevel=error </dev/null)
+    echo "$sum" >"$stamp"
+}
+
 cmd_test() {
     build_test
+    browser_deps
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
     local rc=0
@@ -152,6 +202,8 @@ cmd_test() {
 cmd_bench() {
     build_release
     pkgs_ensure postfix python3 bsdutils
+    # bench/spamd.sh: SpamAssassin's daemon and client, the rate to beat
+    pkgs_ensure spamassassin spamd spamc
     local b rc=0
     export SLUICED=$REPO/build/engine/sluiced
     export SLUICE_PLUGIN_DIR=$REPO/build/plugins.d

@@ -14,6 +14,14 @@
 # recall reachable at 0.1 % and 0.5 % of ham flagged.  The network checks
 # and rules are not involved: this is Bayes alone.
 #
+# Then (without options, or with ACCURACY_COMBINED=1) the whole score:
+# accuracy_combined.py, the shipped rules plus Bayes through `sluicectl
+# scan --json --without dns,blocklist` per fold, each fold's Bayes
+# database learned by `sluicectl learn` from the other folds; recall and
+# ham flagged at conf.d's tag_score, recall at 0.1 % and 0.5 % of ham
+# flagged, rules alone, and the Bayes band weights compared (--select:
+# chosen on held-out folds), shuffled and in folds of consecutive names.
+#
 # Environment: SLUICE_CORPUS (default ../shared/corpus), BAYES_ACCURACY
 # (the driver; default build/plugins/heuristic/bayes_accuracy, which
 # ./build.sh bench builds), ACCURACY_SEEDS (e.g. "1 2 3": one run each).
@@ -37,5 +45,17 @@ done
 if [ $# = 0 ]; then
     echo
     "$DRIVER" -b "$SLUICE_CORPUS" || rc=$?
+fi
+if [ $# = 0 ] || [ "${ACCURACY_COMBINED:-0}" = 1 ]; then
+    BUILD=$(cd "$(dirname "$DRIVER")/../.." && pwd)
+    for fold in "-r 1" "-b"; do
+        echo
+        echo "== rules + Bayes ($fold)"
+        # shellcheck disable=SC2086
+        python3 "$HERE/accuracy_combined.py" --select $fold \
+            --sluicectl "$BUILD/tools/sluicectl" --plugins "$BUILD/plugins.d" \
+            --conf "$REPO/conf.d" "$SLUICE_CORPUS" 2> >(grep -v 'database unreachable' >&2) ||
+            rc=$?
+    done
 fi
 exit "$rc"

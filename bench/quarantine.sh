@@ -7,8 +7,10 @@
 #   1. all clean (the stage looks and passes): messages/s;
 #   2. 10 % quarantined (the `verdict` test stage's header): messages/s;
 #   3. all quarantined: stores (one transaction each, COMMIT before 250)/s;
-#   4. `sluicectl quarantine release` of stored messages to smtp-sink, one
-#      command each (connect, lock, SMTP session, mark, commit): releases/s.
+#   4. `sluicectl quarantine release` of stored messages to smtp-sink: one
+#      command each (connect, lock, SMTP session, mark, commit), then 100
+#      and 1000 IDs in one command (one SMTP session): releases/s.
+#      BENCH_RELEASE_LOOP_ALL=1 also times one command each for all 1000.
 #
 # Environment: SLUICED, SLUICECTL, SLUICE_PLUGIN_DIR (./build.sh bench sets
 # the first and the last), SLUICE_CORPUS, BENCH_SCALE (default 1).  The
@@ -126,7 +128,16 @@ sql "TRUNCATE quarantine_message CASCADE"
 run "all quarantined (stores)" "$T/allq"
 echo "  stored: $(sql "SELECT count(*) FROM quarantine_message"), $(sql "SELECT pg_size_pretty(pg_total_relation_size('quarantine_message'))") on disk"
 
-R=$((200 * SCALE))
+# release: the stored messages to smtp-sink.  First one sluicectl per
+# message (a process, a database connection and an SMTP session each: the
+# way before bulk release), then many IDs in one sluicectl (one SMTP
+# session, one transaction per message; sluicectl_release.c).
+relrate() { # relrate LABEL N SECONDS FAILS
+    printf '%-34s %6d messages  %6s releases/s (%d failed)\n' "$1" "$2" \
+        "$(rate "$2" "$3")" "$4"
+}
+unrelease() { sql "UPDATE quarantine_rcpt SET status = 'quarantined'"; }
+R=$((100 * SCALE))
 ids=$(sql "SELECT id FROM quarantine_message ORDER BY id LIMIT $R")
 t0=$(now)
 fails=0
@@ -134,6 +145,30 @@ for id in $ids; do
     "$SLUICECTL" -S "$T/state" quarantine release "$id" --next-hop "127.0.0.1:$SINK" >/dev/null || fails=$((fails + 1))
 done
 t1=$(now)
-printf '%-34s %6d messages  %6s releases/s (%d failed)\n' "release (one sluicectl each)" "$R" \
-    "$(rate "$R" "$(echo "$t1 - $t0" | bc)")" "$fails"
-grep -E "ERROR|AddressSanitizer" "$T/sluiced.log" | head -n 5
+relrate "release, one sluicectl each" "$R" "$(echo "$t1 - $t0" | bc)" "$fails"
+if [ -n "${BENCH_RELEASE_LOOP_ALL:-}" ]; then  # the old way for every one
+    unrelease
+    all=$(sql "SELECT id FROM quarantine_message ORDER BY id")
+    n=$(echo "$all" | wc -l)
+    t0=$(now)
+    fails=0
+    for id in $all; do
+        "$SLUICECTL" -S "$T/state" quarantine release "$id" --next-hop "127.0.0.1:$SINK" >/dev/null || fails=$((fails + 1))
+    done
+    t1=$(now)
+    relrate "release, one sluicectl each" "$n" "$(echo "$t1 - $t0" | bc)" "$fails"
+fi
+for R in $((100 * SCALE)) $((1000 * SCALE)); do
+    unrelease
+    sql "SELECT id FROM quarantine_message ORDER BY id LIMIT $R" >"$T/ids"
+    n=$(wc -l <"$T/ids")
+    t0=$(now)
+    "$SLUICECTL" -S "$T/state" quarantine release - --next-hop "127.0.0.1:$SINK" <"$T/ids" >/dev/null
+    rc=$?
+    t1=$(now)
+    left=$(sql "SELECT count(*) FROM quarantine_rcpt r JOIN quarantine_message m ON m.id = r.message_id
+                WHERE r.status <> 'released' AND m.id IN (SELECT id FROM quarantine_message ORDER BY id LIMIT $R)")
+    relrate "release, $n IDs in one sluicectl" "$n" "$(echo "$t1 - $t0" | bc)" "$left"
+    [ "$rc" = 0 ] || echo "  (sluicectl exit $rc)"
+done
+grep -E "ERROR|AddressSanitizer" "$T/sluiced.log" | head -n 5 || true

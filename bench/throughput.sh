@@ -11,8 +11,12 @@
 # the difference is the latency sluiced adds.  Peak RSS per worker is
 # VmHWM from /proc/PID/status of each worker at the end.
 #
+# The chain is conf.d's with the bayes stage switched on, its database
+# trained on the corpus with sluice-bayes (BENCH_BAYES=no: conf.d as is).
+#
 # Environment: SLUICED, SLUICE_PLUGIN_DIR (./build.sh bench sets them),
-# SLUICE_CORPUS, BENCH_SCALE (default 1: multiply message counts).
+# SLUICE_BAYES (default: sluice-bayes beside sluiced's build), SLUICE_CORPUS,
+# BENCH_SCALE (default 1: multiply message counts), BENCH_BAYES.
 #
 # SECURITY: loopback only; runs sluiced's workers as nobody when root.
 set -uo pipefail
@@ -21,6 +25,7 @@ REPO=$(cd "$HERE/.." && pwd)
 SLUICED=${SLUICED:-$REPO/build/engine/sluiced}
 SLUICE_PLUGIN_DIR=${SLUICE_PLUGIN_DIR:-$REPO/build/plugins.d}
 SLUICE_CORPUS=${SLUICE_CORPUS:-$REPO/../shared/corpus}
+SLUICE_BAYES=${SLUICE_BAYES:-$(dirname "$SLUICED")/../tools/sluice-bayes}
 SCALE=${BENCH_SCALE:-1}
 PYTHON=/usr/bin/python3
 MAILTOOL="$PYTHON $REPO/tests/integration/mailtool.py"
@@ -64,6 +69,18 @@ sed -i -e "s/^listen .*/listen 127.0.0.1:$FILTER/" "$T/conf/"*smtp*.conf
 sed -i -e "s/^next_hop .*/next_hop 127.0.0.1:$SINK/" "$T/conf/"*deliver*.conf
 sed -i -e 's/^syslog .*/syslog no/' -e 's/^log_level .*/log_level warning/' \
     -e "s|^state_dir .*|state_dir $T/state|" "$T/conf/"*engine*.conf
+# The bayes stage on (off in conf.d until a database is trained), with a
+# database trained on the corpus; BENCH_BAYES=no keeps conf.d as it is.
+BAYES_ON=no
+if [ "${BENCH_BAYES:-yes}" != no ] && [ -x "$SLUICE_BAYES" ] && [ -d "$SLUICE_CORPUS/spam" ] &&
+    "$SLUICE_BAYES" -d "$T/bayes.db" learn spam "$SLUICE_CORPUS/spam" >/dev/null 2>&1 &&
+    "$SLUICE_BAYES" -d "$T/bayes.db" learn ham "$SLUICE_CORPUS/ham" >/dev/null 2>&1; then
+    chmod 644 "$T/bayes.db"
+    sed -i -e 's/^enabled no/enabled yes/' -e "s|^database .*|database $T/bayes.db|" \
+        "$T/conf/"*bayes*.conf
+    BAYES_ON=yes
+fi
+echo "chain: conf.d's default stages, bayes stage on: $BAYES_ON"
 "$SLUICED" -c "$T/conf" -P "$SLUICE_PLUGIN_DIR" -S "$T/state" -u nobody >"$T/sluiced.log" 2>&1 &
 SL_PID=$!
 wait_port "$FILTER" || { echo "sluiced did not start:"; cat "$T/sluiced.log"; exit 1; }
@@ -119,14 +136,30 @@ for size in 4096 65536; do
 done
 
 # Corpus replay (python3 client, 4 connections).
+# sluiced's CPU time (master and workers, user + system), in seconds.
+sl_cpu() {
+    local p t=0 tck
+    tck=$(getconf CLK_TCK)
+    for p in "$SL_PID" $(pgrep -P "$SL_PID"); do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    $PYTHON -c "print($t / $tck)"
+}
 if [ -d "$SLUICE_CORPUS/ham" ]; then
     $MAILTOOL plan --out "$T/corpus" "$SLUICE_CORPUS/ham" "$SLUICE_CORPUS/spam" >/dev/null
     n=$(wc -l <"$T/corpus")
+    c0=$(sl_cpu)
     read -r vr vp50 vp99 <<<"$(lat_run "$FILTER" "$T/corpus")"
+    c1=$(sl_cpu)
     read -r dr dp50 dp99 <<<"$(lat_run "$SINK" "$T/corpus")"
     printf '\n%-34s %10s %10s %8s\n' "corpus replay ($n msgs, 4 conns)" "${vr%.*}/s" "${dr%.*}/s" \
         "$($PYTHON -c "print('%.2f' % ($vr/$dr if $dr else 0))")"
     printf '%-34s %22s %22s\n' "  latency p50/p99 ms" "$vp50 / $vp99" "$dp50 / $dp99"
+    # CPU per message does not swing with the machine's other load; the
+    # rate two idle cores would give follows from it (an estimate)
+    $PYTHON -c "
+c = ($c1 - $c0) / $n
+print('%-34s %10.3f ms/msg (2 idle cores: about %.0f msg/s)' % ('  sluiced CPU per message', c * 1000, 2 / c if c > 0 else 0))"
 fi
 
 printf '\n%-34s' "peak RSS per worker (VmHWM)"

@@ -89,6 +89,20 @@ static conf_section *conf_new_section(conf_tree *t, int is_engine,
     return s;
 }
 
+/* A "manager" section: in t->extra, not in the engine's t->secs. */
+static conf_section *conf_new_extra(conf_tree *t, char *file, int line)
+{
+    conf_section *s;
+
+    t->extra = util_realloc(t->extra, (t->nextra + 1) * sizeof(*t->extra));
+    s = &t->extra[t->nextra++];
+    memset(s, 0, sizeof(*s));
+    s->name = util_strdup("manager");
+    s->file = file;
+    s->line = line;
+    return s;
+}
+
 static int conf_valid_name(const char *s)
 {
     if (*s == '\0' || strlen(s) > 63)
@@ -144,6 +158,15 @@ static int conf_read_file(conf_tree *t, char *path, buf *err)
             cur = conf_new_section(t, 1, NULL, path, lineno);
             continue;
         }
+        if (strcmp(key, "manager") == 0) {
+            if (*val) {
+                buf_printf(err, "%s:%d: 'manager' takes no value\n", path,
+                           lineno);
+                errors++;
+            }
+            cur = conf_new_extra(t, path, lineno);
+            continue;
+        }
         if (strcmp(key, "stage") == 0) {
             if (!conf_valid_name(val)) {
                 buf_printf(err,
@@ -158,7 +181,7 @@ static int conf_read_file(conf_tree *t, char *path, buf *err)
         if (cur == NULL) {
             buf_printf(err,
                        "%s:%d: '%s' outside a section: open one with "
-                       "'engine' or 'stage NAME'\n",
+                       "'engine', 'stage NAME' or 'manager'\n",
                        path, lineno, key);
             errors++;
             continue;
@@ -216,19 +239,27 @@ int conf_read_dir(const char *dir, conf_tree *out, buf *err)
     return errors;
 }
 
-void conf_tree_free(conf_tree *t)
+static void conf_sections_free(conf_section *secs, size_t n)
 {
     size_t i, j;
 
-    for (i = 0; i < t->nsecs; i++) {
-        for (j = 0; j < t->secs[i].nopts; j++) {
-            free(t->secs[i].opts[j].key);
-            free(t->secs[i].opts[j].value);
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < secs[i].nopts; j++) {
+            free(secs[i].opts[j].key);
+            free(secs[i].opts[j].value);
         }
-        free(t->secs[i].opts);
-        free(t->secs[i].name);
+        free(secs[i].opts);
+        free(secs[i].name);
     }
-    free(t->secs);
+    free(secs);
+}
+
+void conf_tree_free(conf_tree *t)
+{
+    size_t i;
+
+    conf_sections_free(t->secs, t->nsecs);
+    conf_sections_free(t->extra, t->nextra);
     for (i = 0; i < t->nfiles; i++)
         free(t->files[i]);
     free(t->files);
@@ -475,9 +506,10 @@ void conf_release(const sluice_directive *table, void *dst)
     }
 }
 
-/* Rewrites one stage's `enabled` line; atomic (temporary file + rename). */
-int conf_set_enabled(const char *dir, const char *stage, int enabled,
-                     buf *err)
+/* Rewrites one stage's `key` line (value NULL: removes it); atomic
+ * (temporary file + rename). */
+int conf_set_option(const char *dir, const char *stage, const char *key,
+                    const char *value, buf *err)
 {
     conf_tree t;
     conf_section *sec = NULL;
@@ -500,9 +532,9 @@ int conf_set_enabled(const char *dir, const char *stage, int enabled,
         return -1;
     }
     for (i = 0; i < sec->nopts; i++)
-        if (strcmp(sec->opts[i].key, "enabled") == 0)
+        if (strcmp(sec->opts[i].key, key) == 0)
             target_line = sec->opts[i].line;
-    if (target_line == 0)
+    if (target_line == 0 && value != NULL)
         insert_after = sec->line;
     if ((in = fopen(sec->file, "r")) == NULL || fstat(fileno(in), &st) < 0) {
         buf_printf(err, "%s: %s", sec->file, strerror(errno));
@@ -520,14 +552,15 @@ int conf_set_enabled(const char *dir, const char *stage, int enabled,
     while (fgets(line, sizeof(line), in) != NULL) {
         lineno++;
         if (lineno == target_line) {
-            fprintf(out, "enabled %s\n", enabled ? "yes" : "no");
+            if (value != NULL)
+                fprintf(out, "%s %s\n", key, value);
             continue;
         }
         fputs(line, out);
-        if (lineno == insert_after) {
+        if (lineno == insert_after && value != NULL) {
             if (line[0] == '\0' || line[strlen(line) - 1] != '\n')
                 fputc('\n', out);
-            fprintf(out, "enabled %s\n", enabled ? "yes" : "no");
+            fprintf(out, "%s %s\n", key, value);
         }
     }
     if (fflush(out) != 0 || fsync(fileno(out)) != 0 || ferror(in)) {
@@ -558,4 +591,11 @@ fail:
     }
     conf_tree_free(&t);
     return -1;
+}
+
+int conf_set_enabled(const char *dir, const char *stage, int enabled,
+                     buf *err)
+{
+    return conf_set_option(dir, stage, "enabled", enabled ? "yes" : "no",
+                           err);
 }

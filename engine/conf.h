@@ -5,9 +5,10 @@
  * file is a list of "key value" lines; '#' starts a comment at the start of
  * a line or after white space.  A line "engine" opens the engine section,
  * "stage NAME" opens a stage section; the order of stage sections is the
- * chain order.  Values are applied to C structs through directive tables
- * (struct sluice_directive), the same mechanism the engine uses for its own
- * options and that stages declare in the ABI.
+ * chain order; a line "manager" opens sluice-manager's section (read into
+ * conf_tree.extra, ignored by the engine).  Values are applied to C structs
+ * through directive tables (struct sluice_directive), the same mechanism
+ * the engine uses for its own options and that stages declare in the ABI.
  *
  * Diagnostics: every error names file:line and is appended to an error
  * buffer; nothing is fatal here.
@@ -42,6 +43,10 @@ typedef struct conf_tree {
     size_t nfiles;
     conf_section *secs;
     size_t nsecs;
+    /* "manager" sections (sluice-manager's options, 05-manager.conf): kept
+     * apart so the engine, which ignores them, never sees them in secs */
+    conf_section *extra;
+    size_t nextra;
 } conf_tree;
 
 int conf_read_dir(const char *dir, conf_tree *out, buf *err);
@@ -69,5 +74,9 @@ int conf_verdict_parse(const char *s, int *v);
  * one after the `stage` line).  0 or -1 with *err filled. */
 int conf_set_enabled(const char *dir, const char *stage, int enabled,
                      buf *err);
+/* The same for any `key VALUE` line of the section; value NULL removes the
+ * line.  0 or -1 with *err filled. */
+int conf_set_option(const char *dir, const char *stage, const char *key,
+                    const char *value, buf *err);
 
 #endif

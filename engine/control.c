@@ -1,7 +1,9 @@
 /*
  * control.c - the control socket's commands.  One command line in, one JSON
  * object out, always with "ok".  Commands: status, stages, stats, reload,
- * enable NAME, disable NAME, help.
+ * enable NAME, disable NAME, move NAME N (control_move.c), policy-show,
+ * policy-install, help.
+ * (policy-show and policy-install: control_policy.c.)
  *
  * enable/disable persist the change in conf.d (the `enabled` line of the
  * stage's section) and then reload; if the reload is refused, the file is
@@ -17,18 +19,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-int master_do_reload(struct master *m, buf *err);
-chain *master_chain(struct master *m);
-const char *master_confdir(struct master *m);
 void master_status(struct master *m, buf *b);
 void master_stages_json(struct master *m, buf *b);
+void master_totals_json(struct master *m, buf *b);
 
-static void control_error(buf *reply, const char *msg)
+void control_error(buf *reply, const char *msg)
 {
     char *copy = util_strdup(msg);
     size_t n = strlen(copy);
 
-    while (n > 0 && copy[n - 1] == '\n')
+    while (n > 0 && (copy[n - 1] == '\n' || copy[n - 1] == ' '))
         copy[--n] = '\0';
     buf_adds(reply, "{\"ok\":false,\"error\":");
     buf_json_str(reply, copy);
@@ -93,7 +93,15 @@ void control_handle(struct master *m, const char *line, buf *reply)
     } else if (strcmp(cmd, "stages") == 0 || strcmp(cmd, "stats") == 0) {
         buf_adds(reply, "{\"ok\":true,\"stages\":");
         master_stages_json(m, reply);
+        if (strcmp(cmd, "stats") == 0) {
+            buf_printf(reply, ",\"generation\":%u,", master_chain(m)->gen);
+            master_totals_json(m, reply);
+        }
         buf_adds(reply, "}");
+    } else if (strcmp(cmd, "policy-show") == 0) {
+        control_policy_show(m, reply);
+    } else if (strcmp(cmd, "policy-install") == 0) {
+        control_policy_install(m, reply);
     } else if (strcmp(cmd, "reload") == 0) {
         buf err;
         buf_init(&err);
@@ -103,6 +111,8 @@ void control_handle(struct master *m, const char *line, buf *reply)
             buf_printf(reply, "{\"ok\":true,\"generation\":%u}",
                        master_chain(m)->gen);
         buf_free(&err);
+    } else if (strcmp(cmd, "move") == 0) {
+        control_move(m, line + strspn(line, " \t") + 4, reply);
     } else if (strcmp(cmd, "enable") == 0 || strcmp(cmd, "disable") == 0) {
         if (n < 2)
             control_error(reply, "usage: enable|disable STAGE");
@@ -111,7 +121,9 @@ void control_handle(struct master *m, const char *line, buf *reply)
     } else if (strcmp(cmd, "help") == 0) {
         buf_adds(reply, "{\"ok\":true,\"commands\":[\"status\",\"stages\","
                         "\"stats\",\"reload\",\"enable STAGE\","
-                        "\"disable STAGE\"]}");
+                        "\"disable STAGE\","
+                        "\"move STAGE N|before X|after X\",\"policy-show\","
+                        "\"policy-install\"]}");
     } else {
         buf err;
         buf_init(&err);

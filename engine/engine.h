@@ -46,6 +46,9 @@ typedef struct engine_conf {
     double dns_timeout;
     long long dns_tries;
     long long dns_cache_size;
+    /* PostgreSQL for the stages without a `database` of their own (host
+     * database(), ABI 1.2); "" unset: the private instance */
+    char *database;
 } engine_conf;
 
 extern const sluice_directive engine_directives[];
@@ -99,6 +102,8 @@ chain *chain_load(const char *confdir, const char *plugin_dir_override,
                   const char *user_override, conf_listen_fn listen_fn,
                   void *listen_arg, unsigned gen, buf *err);
 void chain_free(chain *ch); /* calls fini() of inited stages */
+/* sluiced -D: overrides the engine's `database` in every later load. */
+void chain_database_override(const char *dsn);
 struct sluice_ctx *chain_find(chain *ch, const char *name);
 
 /* ---------------------------------------------------------------- */
@@ -106,7 +111,9 @@ struct sluice_ctx *chain_find(chain *ch, const char *name);
 
 #define STATS_MAX_WORKERS 128
 #define STATS_MAX_STAGES 48
-#define STATS_MAX_COUNTERS 12
+/* 64: the policy stage counts symbols ("sym.NAME", for the Manager's top
+ * symbols) beside its own counters; names are cut at 31 bytes */
+#define STATS_MAX_COUNTERS 64
 
 typedef struct stats_counter {
     char name[32];
@@ -129,6 +136,7 @@ typedef struct stats_worker {
     int stopping;
     double started; /* wall-clock seconds */
     uint64_t txns, active_txns, messages;
+    uint64_t verdicts[SLUICE_PENDING + 1]; /* final verdict per message */
     size_t nstages;
     stats_stage stages[STATS_MAX_STAGES];
 } stats_worker;
@@ -162,7 +170,18 @@ typedef struct txn_rcpt {
     sluice_addr a;
     sluice_rcpt_state state;
     char *reply;
+    long orig; /* 1.2, edited list: index among the ingress's, -1: added */
 } txn_rcpt;
+
+/* 1.2: a message a stage asked to send (envelope.c), sent after settle. */
+typedef struct txn_outmsg {
+    struct txn_outmsg *next;
+    char *sender;
+    char **rcpts;
+    size_t nrcpts;
+    buf msg;
+    char *stage;
+} txn_outmsg;
 
 typedef struct txn_hdr {
     sluice_header h;
@@ -198,6 +217,17 @@ struct sluice_txn {
     txn_rcpt *rcpts;
     size_t nrcpts;
     long rcpt_cur;
+    /* 1.2 (envelope.c): the recipients as stages changed them at EOM;
+     * until the EOM run ends the host's rcpt functions show this list */
+    int rcpts_edited;
+    txn_rcpt *ercpts;
+    size_t nercpts;
+    int added_done; /* added recipients start DONE (the MTA delivers) */
+    int final_ran;  /* a final stage's EOM hook was called: no changes */
+    sluice_rcpt_change *changes; /* rcpt_change() answers, rebuilt */
+    size_t nchanges;
+    int changes_dirty;
+    txn_outmsg *outbox;
 
     buf msg;
     int over_limit;
@@ -256,6 +286,20 @@ int txn_headers(sluice_txn *t); /* parse on first use */
 size_t txn_header_end(const char *m, size_t body_off);
 int txn_mime(sluice_txn *t);
 
+/* envelope.c (ABI 1.2): recipient changes and messages sent by stages */
+txn_rcpt *envelope_view(sluice_txn *t, size_t *n); /* what rcpt*() show */
+int envelope_rcpt_add(sluice_txn *t, const char *addr, const char *params);
+int envelope_rcpt_del(sluice_txn *t, const char *addr);
+size_t envelope_change_count(sluice_txn *t);
+const sluice_rcpt_change *envelope_change(sluice_txn *t, size_t i);
+/* At settle: the ingress's recipients' outcomes from the edited list. */
+void envelope_settle(sluice_txn *t);
+void envelope_summary(sluice_txn *t, buf *b); /* " envelope=-<a>,+<b>:done" */
+int envelope_send(sluice_txn *t, const char *sender, const char *const *rcpts,
+                  size_t nrcpts, const void *msg, size_t len);
+void envelope_flush(sluice_txn *t); /* after settle: send or drop outbox */
+void envelope_free(sluice_txn *t);
+
 /* host.c */
 extern const sluice_host host_table;
 void host_log(struct sluice_ctx *ctx, sluice_txn *txn, int level,
@@ -268,5 +312,14 @@ int master_main(const char *confdir, const char *plugin_dir,
                 const char *user_override);
 struct master;
 void control_handle(struct master *m, const char *cmd, buf *reply);
+/* The control commands' shared parts (control.c), the commands kept in
+ * files of their own, and what they use of the master (master.c). */
+void control_error(buf *reply, const char *msg);
+void control_move(struct master *m, const char *args, buf *reply);
+void control_policy_show(struct master *m, buf *reply);
+void control_policy_install(struct master *m, buf *reply);
+int master_do_reload(struct master *m, buf *err);
+chain *master_chain(struct master *m);
+const char *master_confdir(struct master *m);
 
 #endif

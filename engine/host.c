@@ -96,14 +96,21 @@ static const sluice_addr *host_sender(sluice_txn *t)
     return &t->sender;
 }
 
+/* 1.2: during the EOM run, the envelope as stages changed it (envelope.c) */
 static size_t host_rcpt_count(sluice_txn *t)
 {
-    return t->nrcpts;
+    size_t n;
+
+    (void)envelope_view(t, &n);
+    return n;
 }
 
 static const sluice_addr *host_rcpt(sluice_txn *t, size_t i)
 {
-    return i < t->nrcpts ? &t->rcpts[i].a : NULL;
+    size_t n;
+    txn_rcpt *l = envelope_view(t, &n);
+
+    return i < n ? &l[i].a : NULL;
 }
 
 static long host_rcpt_current(sluice_txn *t)
@@ -483,24 +490,30 @@ static void host_set_reply(sluice_txn *t, const char *code, const char *xcode,
 static void host_rcpt_set(sluice_txn *t, size_t i, sluice_rcpt_state st,
                           const char *reply)
 {
-    if (i >= t->nrcpts || st > SLUICE_RCPT_REJECTED)
+    size_t n;
+    txn_rcpt *l = envelope_view(t, &n);
+
+    if (i >= n || st > SLUICE_RCPT_REJECTED)
         return;
-    t->rcpts[i].state = st;
-    free(t->rcpts[i].reply);
-    t->rcpts[i].reply = reply ? host_clean_text(reply, 500) : NULL;
+    l[i].state = st;
+    free(l[i].reply);
+    l[i].reply = reply ? host_clean_text(reply, 500) : NULL;
 }
 
 static sluice_rcpt_state host_rcpt_state(sluice_txn *t, size_t i,
                                          const char **reply)
 {
-    if (i >= t->nrcpts) {
+    size_t n;
+    txn_rcpt *l = envelope_view(t, &n);
+
+    if (i >= n) {
         if (reply)
             *reply = NULL;
         return SLUICE_RCPT_TEMPFAIL;
     }
     if (reply)
-        *reply = t->rcpts[i].reply;
-    return t->rcpts[i].state;
+        *reply = l[i].reply;
+    return l[i].state;
 }
 
 /* ---------------------------------------------------------------- */
@@ -718,6 +731,7 @@ static int host_txn_add_rcpt(sluice_txn *t, const char *addr,
     r->a.size = sizeof(r->a);
     r->a.addr = util_strdup(addr ? addr : "");
     r->a.params = util_strdup(params ? params : "");
+    r->orig = -1;
     return 0;
 }
 
@@ -784,6 +798,14 @@ static size_t host_max_message_size(struct sluice_ctx *ctx)
 static const char *host_state_dir(struct sluice_ctx *ctx)
 {
     return ctx->chain->ec.state_dir;
+}
+
+/* 1.2: the engine's `database`, "" when unset. */
+static const char *host_database(struct sluice_ctx *ctx)
+{
+    const char *d = ctx->chain->ec.database;
+
+    return d ? d : "";
 }
 
 static const char *host_hostname(struct sluice_ctx *ctx)
@@ -876,4 +898,11 @@ const sluice_host host_table = {
     .dns_query = host_dns_query,
     .dns_cancel = host_dns_cancel,
     .state_dir = host_state_dir,
+    /* 1.2 (envelope.c) */
+    .rcpt_add = envelope_rcpt_add,
+    .rcpt_del = envelope_rcpt_del,
+    .rcpt_change_count = envelope_change_count,
+    .rcpt_change = envelope_change,
+    .message_send = envelope_send,
+    .database = host_database,
 };

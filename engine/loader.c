@@ -65,6 +65,9 @@ const sluice_directive engine_directives[] = {
      "DNS tries per server"},
     {"dns_cache_size", SLUICE_CONF_INT, EC(dns_cache_size), "10000", 0,
      10000000, NULL, "DNS answers cached per worker; 0: no cache"},
+    {"database", SLUICE_CONF_STRING, EC(database), "", 0, 0, NULL,
+     "PostgreSQL (libpq DSN) of the stages without their own `database`; "
+     "default: the private instance in state_dir"},
     {NULL, SLUICE_CONF_END, 0, NULL, 0, 0, NULL, NULL}};
 
 #define SC(f) offsetof(stage_common, f)
@@ -82,6 +85,13 @@ static const sluice_directive loader_common[] = {
     {NULL, SLUICE_CONF_END, 0, NULL, 0, 0, NULL, NULL}};
 
 static int loader_ltdl_ready;
+static char *loader_database_ovr; /* sluiced -D, set once at start */
+
+void chain_database_override(const char *dsn)
+{
+    free(loader_database_ovr);
+    loader_database_ovr = dsn ? util_strdup(dsn) : NULL;
+}
 
 static void loader_stage_free(struct sluice_ctx *s)
 {
@@ -320,6 +330,10 @@ chain *chain_load(const char *confdir, const char *plugin_dir_override,
         hn[sizeof(hn) - 1] = '\0';
         free(ch->ec.hostname);
         ch->ec.hostname = util_strdup(hn);
+    }
+    if (loader_database_ovr) {
+        free(ch->ec.database);
+        ch->ec.database = util_strdup(loader_database_ovr);
     }
     if (user_override) {
         free(ch->ec.user);

@@ -1,8 +1,8 @@
 /*
  * main.c - sluiced's command line.
  *
- *   sluiced [-c CONFDIR] [-P PLUGINDIR] [-S STATEDIR] [-w WORKERS]
- *           [-u USER] [-t] [-V]
+ *   sluiced [-c CONFDIR] [-P PLUGINDIR] [-S STATEDIR] [-D DSN]
+ *           [-w WORKERS] [-u USER] [-t] [-V]
  *
  * -t checks the configuration (loads every stage, validates every option)
  * and exits 0 or 1 with the errors, file:line each, on stderr.  Otherwise
@@ -20,10 +20,11 @@ static void main_usage(FILE *fp)
 {
     fprintf(fp,
             "usage: sluiced [-c CONFDIR] [-P PLUGINDIR] [-S STATEDIR] "
-            "[-w WORKERS] [-u USER] [-t] [-V]\n"
+            "[-D DSN] [-w WORKERS] [-u USER] [-t] [-V]\n"
             "  -c  configuration directory (default %s)\n"
             "  -P  plugin directory (overrides plugin_dir)\n"
             "  -S  state directory (overrides state_dir)\n"
+            "  -D  PostgreSQL DSN of the stages (overrides database)\n"
             "  -w  number of workers (overrides workers)\n"
             "  -u  user the workers run as (overrides user)\n"
             "  -t  check the configuration and exit\n"
@@ -39,7 +40,7 @@ int main(int argc, char **argv)
     int c, check = 0;
 
     log_init("sluiced", SLUICE_LOG_INFO, 0);
-    while ((c = getopt(argc, argv, "c:P:S:w:u:tVh")) != -1) {
+    while ((c = getopt(argc, argv, "c:P:S:D:w:u:tVh")) != -1) {
         switch (c) {
         case 'c':
             confdir = optarg;
@@ -49,6 +50,9 @@ int main(int argc, char **argv)
             break;
         case 'S':
             state_dir = optarg;
+            break;
+        case 'D':
+            chain_database_override(optarg);
             break;
         case 'w':
             if (util_parse_llong(optarg, &workers) < 0 || workers < 1 ||

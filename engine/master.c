@@ -16,7 +16,8 @@
  *
  * SECURITY: the master keeps root (when started as root) to bind new
  * listeners on reload; it parses only conf.d and the control socket, which
- * is mode 0600 in the state directory.  Workers drop privileges.
+ * is mode 0600 in the state directory (root:sluiceadm 0660 when the group
+ * sluiceadm exists, for sluice-manager).  Workers drop privileges.
  */
 #include "engine.h"
 #include "log.h"
@@ -25,6 +26,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -65,6 +67,8 @@ typedef struct master {
     stats_shm *shm;
     stats_stage retired[STATS_MAX_STAGES]; /* dead workers' totals */
     size_t nretired;
+    uint64_t retired_messages; /* dead workers' messages and verdicts */
+    uint64_t retired_verdicts[SLUICE_PENDING + 1];
     int ctl_fd;
     int ctl_client; /* connection being served, -1: none */
     char *ctl_path;
@@ -297,6 +301,9 @@ static void master_retire_stats(master *m, int slot)
     size_t i, j;
     int c;
 
+    m->retired_messages += sw->messages;
+    for (c = 0; c <= SLUICE_PENDING; c++)
+        m->retired_verdicts[c] += sw->verdicts[c];
     for (i = 0; i < sw->nstages && i < STATS_MAX_STAGES; i++) {
         stats_stage *src = &sw->stages[i], *dst = NULL;
         for (j = 0; j < m->nretired; j++)
@@ -450,6 +457,9 @@ static int master_reload(master *m, buf *err)
 /* ---------------------------------------------------------------- */
 /* Control socket                                                    */
 
+/* The group whose members may use the control socket (sluice-manager). */
+#define MASTER_CONTROL_GROUP "sluiceadm"
+
 static int master_control_open(master *m)
 {
     struct sockaddr_un sun;
@@ -489,6 +499,18 @@ static int master_control_open(master *m)
     }
     umask(old);
     chmod(sun.sun_path, 0600);
+    /* sluice-manager (user sluice-manager, group sluiceadm) may connect:
+     * root:sluiceadm 0660 when that group exists; the workers' user is
+     * not in it */
+    if (geteuid() == 0) {
+        struct group *gr = getgrnam(MASTER_CONTROL_GROUP);
+        if (gr != NULL) {
+            if (chown(sun.sun_path, 0, gr->gr_gid) < 0 ||
+                chmod(sun.sun_path, 0660) < 0)
+                log_warn("control socket %s: group %s: %s", sun.sun_path,
+                         MASTER_CONTROL_GROUP, strerror(errno));
+        }
+    }
     util_set_nonblock(m->ctl_fd);
     m->ctl_path = util_strdup(sun.sun_path);
     return 0;
@@ -845,4 +867,30 @@ void master_status(master *m, buf *b)
     }
     buf_adds(b, "],\"stages\":");
     master_stages_json(m, b);
+}
+
+/* "pid":P,"messages":N,"verdicts":{...}: every message since the master
+ * started (live and retired workers) and its final verdict, for `stats`. */
+void master_totals_json(master *m, buf *b)
+{
+    static const char *vn[] = {"continue", "accept",     "reject", "tempfail",
+                               "discard",  "quarantine", "pending"};
+    uint64_t msgs = m->retired_messages, v[SLUICE_PENDING + 1];
+    size_t i;
+    int c;
+
+    memcpy(v, m->retired_verdicts, sizeof(v));
+    for (i = 0; i < STATS_MAX_WORKERS; i++) {
+        if (m->shm->workers[i].pid <= 0)
+            continue;
+        msgs += m->shm->workers[i].messages;
+        for (c = 0; c <= SLUICE_PENDING; c++)
+            v[c] += m->shm->workers[i].verdicts[c];
+    }
+    buf_printf(b, "\"pid\":%ld,\"messages\":%llu,\"verdicts\":{",
+               (long)getpid(), (unsigned long long)msgs);
+    for (c = 0; c <= SLUICE_PENDING; c++)
+        buf_printf(b, "%s\"%s\":%llu", c ? "," : "", vn[c],
+                   (unsigned long long)v[c]);
+    buf_adds(b, "}");
 }

@@ -352,17 +352,26 @@ static void scan_step(sluice_txn *t, sluice_verdict v, void *arg)
 static int scan_write(sluice_txn *t, const char *msg, size_t len)
 {
     buf b;
-    size_t i, start = 0;
+    size_t i, start = 0, bare = 0;
+    const char *nl;
     int rc;
 
+    /* bare LFs first, then one copy into a buffer of the final size */
+    for (i = 0; i < len && (nl = memchr(msg + i, '\n', len - i)) != NULL;
+         i = (size_t)(nl - msg) + 1)
+        if (nl == msg || nl[-1] != '\r')
+            bare++;
     buf_init(&b);
-    buf_reserve(&b, len + len / 32 + 2);
-    for (i = 0; i < len; i++) {
-        if (msg[i] == '\n' && (i == 0 || msg[i - 1] != '\r')) {
-            buf_add(&b, msg + start, i - start);
-            buf_add(&b, "\r\n", 2);
-            start = i + 1;
-        }
+    buf_reserve(&b, len + bare + 1);
+    for (i = 0; i < len && (nl = memchr(msg + i, '\n', len - i)) != NULL;
+         i = (size_t)(nl - msg) + 1) {
+        if (nl != msg && nl[-1] == '\r')
+            continue;
+        memcpy(b.data + b.len, msg + start, (size_t)(nl - msg) - start);
+        b.len += (size_t)(nl - msg) - start;
+        b.data[b.len++] = '\r';
+        b.data[b.len++] = '\n';
+        start = (size_t)(nl - msg) + 1;
     }
     buf_add(&b, msg + start, len - start);
     rc = host_table.txn_write(t, b.data, b.len);
@@ -582,6 +591,15 @@ void scan_facts_from_message(const char *msg, size_t len, scan_facts *f)
             !SCAN_IS("X-Originating-IP") && !SCAN_IS("Return-Path") &&
             !SCAN_IS("From") && !SCAN_IS("To") && !SCAN_IS("X-Original-To") &&
             !SCAN_IS("Delivered-To"))
+            continue;
+        /* only the first of each counts: the others are not decoded */
+        if ((SCAN_IS("Received") && have_client) ||
+            ((SCAN_IS("X-Forwarded-For") || SCAN_IS("X-Originating-IP")) &&
+             fwd != NULL) ||
+            (SCAN_IS("Return-Path") && have_sender) ||
+            (SCAN_IS("From") && from != NULL) || (SCAN_IS("To") && to != NULL) ||
+            ((SCAN_IS("X-Original-To") || SCAN_IS("Delivered-To")) &&
+             orig_to != NULL))
             continue;
         if ((v = hdr_decode(msg + h->raw_off, h->raw_len, NULL)) == NULL)
             continue;

@@ -11,6 +11,9 @@
  * At the end of EOM every recipient is settled: REJECT/TEMPFAIL/DISCARD
  * apply to all; otherwise what the final stages recorded stands, and a
  * recipient nobody took is temp-failed (never a 250 for undelivered mail).
+ * When stages changed the envelope (ABI 1.2), the edited list is settled
+ * so and the ingress's recipients take their outcomes from it
+ * (envelope.c); messages stages asked to send go out after that.
  *
  * Diagnostics: a stage returning an invalid verdict, PENDING without an
  * abort hook, or calling done() twice is logged with the message id and
@@ -152,6 +155,7 @@ void txn_free(sluice_txn *t)
         free(t->rcpts[i].reply);
     }
     free(t->rcpts);
+    envelope_free(t);
     for (i = 0; i < t->nhdrs; i++) {
         free(t->hdrs[i].own);
         free(t->hdrs[i].value);
@@ -308,6 +312,7 @@ static void txn_log_summary(sluice_txn *t)
     for (i = 0; i < t->nrcpts; i++)
         buf_printf(&b, "%s<%s>:%s", i ? "," : "", t->rcpts[i].a.addr,
                    rs[t->rcpts[i].state]);
+    envelope_summary(t, &b);
     buf_printf(&b, " size=%zu client=%s[%s]", t->msg.len,
                t->client.name[0] ? t->client.name : "unknown",
                t->client.addr[0] ? t->client.addr : "unknown");
@@ -329,15 +334,15 @@ static void txn_log_summary(sluice_txn *t)
     buf_free(&b);
 }
 
-static void txn_settle(sluice_txn *t)
+/* One list of recipients (the ingress's, or the edited one). */
+static void txn_settle_list(sluice_txn *t, txn_rcpt *list, size_t n,
+                            sluice_verdict v)
 {
     size_t i;
-    sluice_verdict v = t->result;
     char *line;
 
-    txn_set_default_reply(t, v);
-    for (i = 0; i < t->nrcpts; i++) {
-        txn_rcpt *r = &t->rcpts[i];
+    for (i = 0; i < n; i++) {
+        txn_rcpt *r = &list[i];
         switch (v) {
         case SLUICE_REJECT:
         case SLUICE_TEMPFAIL:
@@ -371,9 +376,27 @@ static void txn_settle(sluice_txn *t)
             }
         }
     }
+}
+
+static void txn_settle(sluice_txn *t)
+{
+    sluice_verdict v = t->result;
+    int whole =
+        v == SLUICE_REJECT || v == SLUICE_TEMPFAIL || v == SLUICE_DISCARD;
+
+    txn_set_default_reply(t, v);
+    if (t->rcpts_edited) /* 1.2: stages changed the envelope (envelope.c) */
+        txn_settle_list(t, t->ercpts, t->nercpts, v);
+    if (!t->rcpts_edited || whole)
+        txn_settle_list(t, t->rcpts, t->nrcpts, v);
+    else
+        envelope_settle(t);
     t->eom_done = 1;
     t->w->stats->messages++;
+    if (v >= SLUICE_CONTINUE && v <= SLUICE_PENDING)
+        t->w->stats->verdicts[v]++;
     txn_log_summary(t);
+    envelope_flush(t);
 }
 
 /* The phase run is over: hand the verdict to the ingress via the queue. */
@@ -497,6 +520,9 @@ static void txn_step(sluice_txn *t)
             continue;
         }
         t->cur_stage = s;
+        if (t->phase == SLUICE_PHASE_EOM &&
+            (s->desc.flags & SLUICE_STAGE_FINAL))
+            t->final_ran = 1; /* 1.2: recipients are fixed from here */
         t->in_hook = 1;
         t->early_done = 0;
         ev_now_update(t->w->loop);

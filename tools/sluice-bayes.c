@@ -9,6 +9,8 @@
  *   sluice-bayes [-d DB] export [FILE]    portable text (stdout: -)
  *   sluice-bayes [-d DB] import [--merge] FILE
  *   sluice-bayes [-d DB] expire [--max-age DAYS] [--max-tokens N]
+ *   sluice-bayes [-d DB] apply [JOURNAL]  learn the auto-learn queue
+ *                                         (default DB.journal) now
  *
  * DB defaults to $SLUICE_BAYES_DB, else /var/lib/sluice/bayes.db.  A
  * directory is read recursively (dot files skipped, names in order).
@@ -24,28 +26,14 @@
  * attacker-controlled and parsed by sluice_mime with its default limits.
  */
 #include "bayes.h"
-#include "mime.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define SB_DEFAULT_DB "/var/lib/sluice/bayes.db"
-#define SB_MAX_DEPTH 16
-
-typedef struct sb_run {
-    const char *cmd;
-    bayes_wr *wr;             /* learn, unlearn */
-    const bayes_table *table; /* classify */
-    bayes_params params;
-    int spam;
-    int failed;
-    size_t done, skipped;
-} sb_run;
 
 static void sb_usage(void)
 {
@@ -57,153 +45,53 @@ static void sb_usage(void)
           "       sluice-bayes [-d DB] export [FILE]\n"
           "       sluice-bayes [-d DB] import [--merge] FILE\n"
           "       sluice-bayes [-d DB] expire [--max-age DAYS] "
-          "[--max-tokens N]\n",
+          "[--max-tokens N]\n"
+          "       sluice-bayes [-d DB] apply [JOURNAL]\n",
           stderr);
     exit(2);
 }
 
-static unsigned char *sb_slurp(const char *path, size_t *len)
+/* An unreadable message: reported, the run goes on (status 1 at the end). */
+static void sb_report(void *arg, const char *path, const char *why)
 {
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf = NULL, *p;
-    size_t cap = 0, n = 0, r;
-
-    if (f == NULL)
-        return NULL;
-    for (;;) {
-        if (n + 65536 > cap) {
-            cap = cap ? cap * 2 : 131072;
-            if ((p = realloc(buf, cap)) == NULL) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = p;
-        }
-        if ((r = fread(buf + n, 1, cap - n, f)) == 0)
-            break;
-        n += r;
-    }
-    if (ferror(f)) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = n;
-    return buf;
+    (void)arg;
+    fprintf(stderr, "sluice-bayes: %s: %s\n", path, why);
 }
 
 /* Tokenize one message file; 0 or -1 (reported). */
 static int sb_tokenize(const char *path, const bayes_tok_opts *o,
                        bayes_toks *tk)
 {
-    unsigned char *buf;
-    size_t len;
-    mime_msg *m;
-    bayes_input in;
-    int rc;
+    char why[256];
 
-    if ((buf = sb_slurp(path, &len)) == NULL) {
-        fprintf(stderr, "sluice-bayes: %s: %s\n", path, strerror(errno));
+    if (bayes_tokenize_file(path, o, tk, why, sizeof(why)) < 0) {
+        sb_report(NULL, path, why);
         return -1;
     }
-    if ((m = mime_parse(buf, len, NULL)) == NULL) {
-        fprintf(stderr, "sluice-bayes: %s: out of memory\n", path);
-        free(buf);
-        return -1;
-    }
-    bayes_input_mime(&in, m);
-    rc = bayes_tokenize(&in, o, tk);
-    if (rc < 0)
-        fprintf(stderr, "sluice-bayes: %s: out of memory\n", path);
-    mime_free(m);
-    free(buf);
-    return rc;
+    return 0;
 }
 
-static void sb_one(sb_run *r, const char *path)
+/* classify: bayes_train's walk with a per-file action of our own */
+static void sb_classify_one(bayes_train *t, const char *path)
 {
+    const bayes_table *table = t->arg;
+    bayes_params params;
     bayes_toks tk;
     bayes_result res;
-    int rc = 0;
 
     if (sb_tokenize(path, NULL, &tk) < 0) {
-        r->failed = 1;
+        t->failed++;
         return;
     }
-    if (strcmp(r->cmd, "learn") == 0) {
-        rc = bayes_wr_learn(r->wr, &tk, r->spam, bayes_today());
-    } else if (strcmp(r->cmd, "unlearn") == 0) {
-        rc = bayes_wr_unlearn(r->wr, &tk);
-    } else if (bayes_classify(r->table, &tk, &r->params, &res) < 0) {
+    bayes_params_default(&params);
+    if (bayes_classify(table, &tk, &params, &res) < 0)
         printf("%s untrained\n", path);
-    } else {
-        printf("%s %.4f %s tokens=%zu known=%zu used=%zu S=%.4f H=%.4f\n", path,
-               res.prob, res.band, tk.count, res.known, res.used,
+    else
+        printf("%s %.4f %s tokens=%zu known=%zu used=%zu S=%.4f H=%.4f\n",
+               path, res.prob, res.band, tk.count, res.known, res.used,
                res.spamminess, res.hamminess);
-    }
-    if (rc < 0) {
-        fprintf(stderr, "sluice-bayes: %s: out of memory\n", path);
-        r->failed = 1;
-    } else if (rc == BAYES_SKIPPED) {
-        r->skipped++;
-    } else {
-        r->done++;
-    }
+    t->done++;
     bayes_toks_free(&tk);
-}
-
-static int sb_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void sb_walk(sb_run *r, const char *path, int depth)
-{
-    struct stat st;
-    struct dirent *de;
-    char **names = NULL, **p, full[4096];
-    size_t n = 0, cap = 0, i;
-    DIR *d;
-
-    if (stat(path, &st) < 0) {
-        fprintf(stderr, "sluice-bayes: %s: %s\n", path, strerror(errno));
-        r->failed = 1;
-        return;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        sb_one(r, path);
-        return;
-    }
-    if (depth >= SB_MAX_DEPTH || (d = opendir(path)) == NULL) {
-        fprintf(stderr, "sluice-bayes: %s: %s\n", path,
-                depth >= SB_MAX_DEPTH ? "too deep" : strerror(errno));
-        r->failed = 1;
-        return;
-    }
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 256;
-            if ((p = realloc(names, cap * sizeof(*p))) == NULL)
-                break;
-            names = p;
-        }
-        if ((names[n] = strdup(de->d_name)) == NULL)
-            break;
-        n++;
-    }
-    closedir(d);
-    if (n > 0)
-        qsort(names, n, sizeof(*names), sb_cmp);
-    for (i = 0; i < n; i++) {
-        if ((size_t)snprintf(full, sizeof(full), "%s/%s", path, names[i]) <
-            sizeof(full))
-            sb_walk(r, full, depth + 1);
-        free(names[i]);
-    }
-    free(names);
 }
 
 static void sb_debug_tok(void *arg, const char *tok, size_t len)
@@ -229,7 +117,7 @@ static int sb_tokens(int argc, char **argv)
     return 0;
 }
 
-static int sb_commit(bayes_wr *w, sb_run *r)
+static int sb_commit(bayes_wr *w, const bayes_train *t)
 {
     char err[512];
 
@@ -237,49 +125,49 @@ static int sb_commit(bayes_wr *w, sb_run *r)
         fprintf(stderr, "sluice-bayes: %s\n", err);
         return 1;
     }
-    return r != NULL && r->failed;
+    return t != NULL && t->failed > 0;
 }
 
 static int sb_learn(const char *db, const char *cmd, int argc, char **argv)
 {
-    sb_run r;
+    bayes_train t;
+    bayes_wr *w;
     char err[512];
-    int i, rc;
+    int i, rc, spam = 0, unlearn = strcmp(cmd, "unlearn") == 0;
 
-    memset(&r, 0, sizeof(r));
-    r.cmd = cmd;
-    if (strcmp(cmd, "learn") == 0) {
+    if (!unlearn) {
         if (argc < 2)
             sb_usage();
         if (strcmp(argv[0], "spam") == 0)
-            r.spam = 1;
+            spam = 1;
         else if (strcmp(argv[0], "ham") != 0)
             sb_usage();
         argc--, argv++;
     } else if (argc < 1) {
         sb_usage();
     }
-    if ((r.wr = bayes_wr_open(db, err, sizeof(err))) == NULL) {
+    if ((w = bayes_wr_open(db, err, sizeof(err))) == NULL) {
         fprintf(stderr, "sluice-bayes: %s\n", err);
         return 1;
     }
+    bayes_train_init(&t, w, spam, unlearn);
+    t.report = sb_report;
     for (i = 0; i < argc; i++)
-        sb_walk(&r, argv[i], 0);
-    rc = sb_commit(r.wr, &r);
-    if (rc == 0 || r.failed)
+        bayes_train_walk(&t, argv[i]);
+    rc = sb_commit(w, &t);
+    if (rc == 0 || t.failed)
         fprintf(stderr,
                 "sluice-bayes: %s: %zu messages, %zu skipped "
                 "(%s)\n",
-                cmd, r.done, r.skipped,
-                strcmp(cmd, "learn") == 0 ? "already learned so"
-                                          : "never learned");
-    bayes_wr_close(r.wr);
+                cmd, t.done, t.skipped,
+                unlearn ? "never learned" : "already learned so");
+    bayes_wr_close(w);
     return rc;
 }
 
 static int sb_classify(const char *db, int argc, char **argv)
 {
-    sb_run r;
+    bayes_train t;
     bayes_db *d;
     char err[512];
     int i;
@@ -290,14 +178,14 @@ static int sb_classify(const char *db, int argc, char **argv)
         fprintf(stderr, "sluice-bayes: %s\n", err);
         return 1;
     }
-    memset(&r, 0, sizeof(r));
-    r.cmd = "classify";
-    r.table = bayes_db_table(d);
-    bayes_params_default(&r.params);
+    bayes_train_init(&t, NULL, 0, 0);
+    t.fn = sb_classify_one;
+    t.report = sb_report;
+    t.arg = (void *)bayes_db_table(d);
     for (i = 0; i < argc; i++)
-        sb_walk(&r, argv[i], 0);
+        bayes_train_walk(&t, argv[i]);
     bayes_db_close(d);
-    return r.failed;
+    return t.failed > 0;
 }
 
 static int sb_stats(const char *db)
@@ -445,6 +333,29 @@ static int sb_expire(const char *db, int argc, char **argv)
     return rc;
 }
 
+/* The auto-learn journal, now (the bayes stage does it periodically). */
+static int sb_apply(const char *db, int argc, char **argv)
+{
+    bayes_journal_stats st;
+    char journal[4096], err[600];
+
+    if (argc > 1)
+        sb_usage();
+    if ((size_t)snprintf(journal, sizeof(journal), "%s%s",
+                         argc ? argv[0] : db, argc ? "" : ".journal") >=
+        sizeof(journal))
+        sb_usage();
+    if (bayes_journal_apply(db, journal, &st, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sluice-bayes: apply: %s\n", err);
+        return 1;
+    }
+    fprintf(stderr,
+            "sluice-bayes: apply: %zu messages learned, %zu already known, "
+            "%zu damaged records dropped\n",
+            st.learned, st.skipped, st.bad);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *db = getenv("SLUICE_BAYES_DB");
@@ -475,6 +386,8 @@ int main(int argc, char **argv)
         return sb_import(db, argc, argv);
     if (strcmp(cmd, "expire") == 0)
         return sb_expire(db, argc, argv);
+    if (strcmp(cmd, "apply") == 0)
+        return sb_apply(db, argc, argv);
     sb_usage();
     return 2;
 }

@@ -4,6 +4,9 @@
  * Usage: sluicectl [-s SOCKET] [-t SECONDS] [-d DSN] [-S STATE_DIR] [--json]
  *                  COMMAND [ARGS]
  *   status          engine version, pid, uptime, workers, stages
+ *   stage list|enable|disable|move  the chain; enable, disable or move a
+ *                   stage (persisted in conf.d, then reload;
+ *                   sluicectl_stage.c)
  *   stages          the stage chain: position, name, enabled, counters
  *   stats           per-stage timings, verdicts and counters
  *   reload          re-read conf.d and restart workers gracefully
@@ -13,9 +16,13 @@
  *                   (sluicectl_scan.c, in-process; 'scan --help')
  *   quarantine list|show|release|delete|expire  quarantined mail
  *                   (sluicectl_quarantine.c; the database as for db)
+ *   admin add|list|remove|passwd|unlock|token  the Manager's accounts
+ *                   (sluicectl_admin.c; database as for db)
  *   list add|remove|show  allow/block lists (sluicectl_list.c; database
  *                   as for db)
  *   policy check|test|default  the policy script (sluicectl_policy.c)
+ *   learn spam|ham FILE|DIR|-...  train the Bayes database of the bayes
+ *                   stage (sluicectl_learn.c, in-process)
  *   db init|migrate|status  the PostgreSQL schema (sluicectl_db.c; -d DSN,
  *                   $SLUICE_DB, or the private instance under -S STATE_DIR)
  *   help [COMMAND]  this text, or one command's
@@ -48,10 +55,13 @@
 #include <unistd.h>
 
 #include "sluicectl_db.h"
+#include "sluicectl_learn.h"
 #include "sluicectl_list.h"
 #include "sluicectl_policy.h"
+#include "sluicectl_admin.h"
 #include "sluicectl_quarantine.h"
 #include "sluicectl_scan.h"
+#include "sluicectl_stage.h"
 
 #define SLUICECTL_DEFAULT_SOCKET "/var/lib/sluice/control.sock"
 #define SLUICECTL_MAX_REPLY (16u * 1024u * 1024u)
@@ -75,6 +85,10 @@ static const sluicectl_cmd sluicectl_cmds[] = {
     {"status", 0, "", "engine, workers and stages",
      "Show the engine: version, pid, uptime, configuration generation,\n"
      "workers (pid, state, messages) and the stage chain."},
+    {"stage", -1, "list|enable|disable|move",
+     "the chain; change it (conf.d, then reload)",
+     "List the chain, or enable, disable or move a stage (persisted in\n"
+     "conf.d, then a graceful reload); 'sluicectl stage --help'."},
     {"stages", 0, "", "the stage chain",
      "List the stage chain: position, name, enabled, kind, messages,\n"
      "average time per message and the plugin file."},
@@ -100,6 +114,13 @@ static const sluicectl_cmd sluicectl_cmds[] = {
      "Add, remove or show allow/block list entries; 'sluicectl list --help'."},
     {"policy", -1, "check|test|default", "check or try a policy script",
      "Compile a policy script, or run it on a message; 'sluicectl policy --help'."},
+    {"learn", -1, "spam|ham FILE|DIR|-", "train the Bayes database",
+     "Learn messages as spam or ham (or --unlearn them) into the bayes\n"
+     "stage's database; 'sluicectl learn --help'."},
+    {"admin", -1, "add|list|remove|passwd|unlock|token",
+     "the Manager's accounts (PostgreSQL)",
+     "Create, list, remove, unlock Manager accounts, set passwords, make\n"
+     "API tokens; 'sluicectl admin --help'."},
     {"db", -1, "init|migrate|status", "the PostgreSQL schema",
      "Create, migrate or show the database schema; 'sluicectl db --help'."},
     {"help", -1, "[COMMAND]", "this text, or one command's help",
@@ -517,6 +538,8 @@ static void sluicectl_show(const char *cmd, const char *arg, const json_t *r)
     } else if (strcmp(cmd, "reload") == 0) {
         printf("reloaded: configuration generation %s\n",
                sluicectl_get(r, "generation", g, sizeof(g)));
+    } else if (strcmp(cmd, "move") == 0) {
+        sluicectl_stage_show_move(arg, r);
     } else if (strcmp(cmd, "enable") == 0 || strcmp(cmd, "disable") == 0) {
         const json_t *ch = json_object_get(r, "changed");
         if (json_is_false(ch))
@@ -581,14 +604,23 @@ int main(int argc, char **argv)
         return SLUICECTL_USAGE;
     }
     cmd = argv[i++];
-    if (strcmp(cmd, "scan") == 0) /* in-process, no engine needed */
+    if (strcmp(cmd, "scan") == 0) { /* in-process, no engine needed */
+        /* a dry run: the bayes stage must not auto-learn from it */
+        setenv("SLUICE_NO_AUTOLEARN", "1", 1);
         return sluicectl_scan_main(argc - i + 1, argv + i - 1, json);
+    }
     if (strcmp(cmd, "quarantine") == 0) /* the database, not the engine */
         return sluicectl_quarantine_main(argc - i + 1, argv + i - 1, dsn,
                                          state_dir, json);
+    if (strcmp(cmd, "admin") == 0) /* the database, not the engine */
+        return sluicectl_admin_main(argc - i + 1, argv + i - 1, dsn,
+                                    state_dir, json);
     if (strcmp(cmd, "list") == 0) /* the database, not the engine */
         return sluicectl_list_main(argc - i + 1, argv + i - 1, dsn, state_dir,
                                    json);
+    if (strcmp(cmd, "learn") == 0) /* in-process: the Bayes database */
+        return sluicectl_learn_main(argc - i + 1, argv + i - 1, state_dir,
+                                    json);
     if (strcmp(cmd, "policy") == 0) /* in-process: the policy compiler */
         return sluicectl_policy_main(argc - i + 1, argv + i - 1, json);
     if (strcmp(cmd, "db") == 0) { /* its own sub-commands and help */
@@ -607,6 +639,12 @@ int main(int argc, char **argv)
                                json);
         free(abs);
         return rc;
+    }
+    if (strcmp(cmd, "stage") == 0) { /* sluicectl_stage.c builds the line */
+        if ((rc = sluicectl_stage_line(argc - i + 1, argv + i - 1, line,
+                                       sizeof(line), &cmd, &arg)) >= 0)
+            return rc;
+        goto talk;
     }
     if ((c = sluicectl_find(cmd)) == NULL) {
         fprintf(stderr,
@@ -651,6 +689,7 @@ int main(int argc, char **argv)
         snprintf(line, sizeof(line), "%s\n", cmd);
     }
 
+talk:
     if ((rc = sluicectl_talk(path, line, timeout, &reply)) != 0)
         return rc;
     r = json_loads(reply, JSON_REJECT_DUPLICATES, &jerr);

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define DB_DEFAULT_STATE "/var/lib/sluice"
 #define DB_LOCK_KEY "7526413802475978753" /* "sluice-m", as an int8 */
@@ -432,6 +433,31 @@ static int db_migrate(PGconn *c, int to, int init, int quiet, int json)
 }
 
 /* ---------------------------------------------------------------- main */
+
+/* For the other sub-commands (sluicectl_admin.c): the same DSN choice and
+ * connection as `db`. */
+PGconn *sluicectl_db_open(const char *dsn, const char *state_dir)
+{
+    char priv[9000], abs[4200], cwd[4096];
+
+    if (dsn == NULL || dsn[0] == '\0')
+        dsn = getenv("SLUICE_DB");
+    if (dsn == NULL || dsn[0] == '\0') {
+        if (state_dir == NULL || state_dir[0] == '\0')
+            state_dir = getenv("SLUICE_STATE_DIR");
+        if (state_dir == NULL || state_dir[0] == '\0')
+            state_dir = DB_DEFAULT_STATE;
+        /* libpq reads a host not starting with '/' as a host name */
+        if (state_dir[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL) {
+            snprintf(abs, sizeof(abs), "%s/%s", cwd, state_dir);
+            state_dir = abs;
+        }
+        if (db_private_dsn(state_dir, priv, sizeof(priv)) < 0)
+            return NULL;
+        dsn = priv;
+    }
+    return db_connect(dsn);
+}
 
 int sluicectl_db_main(int argc, char **argv, const char *dsn,
                       const char *state_dir, int json)

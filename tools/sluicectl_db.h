@@ -6,6 +6,7 @@
 #ifndef SLUICECTL_DB_H
 #define SLUICECTL_DB_H
 
+#include <libpq-fe.h>
 #include <stddef.h>
 
 typedef struct sluicectl_migration {
@@ -32,5 +33,9 @@ enum {
  */
 int sluicectl_db_main(int argc, char **argv, const char *dsn,
                       const char *state_dir, int json);
+
+/* A connection as `db` makes it (dsn, $SLUICE_DB, the private instance
+ * under state_dir or $SLUICE_STATE_DIR); NULL with the reason on stderr. */
+PGconn *sluicectl_db_open(const char *dsn, const char *state_dir);
 
 #endif

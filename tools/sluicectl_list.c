@@ -19,8 +19,8 @@
  */
 #include "sluicectl_list.h"
 
+#include "listent.h"
 #include "pgpool.h"
-#include "plang.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -55,40 +55,18 @@ static void list_usage(FILE *fp)
             "connect\n");
 }
 
-static void list_lower(char *dst, size_t n, const char *src)
-{
-    size_t i;
-
-    for (i = 0; src[i] && i + 1 < n; i++)
-        dst[i] = (char)tolower((unsigned char)src[i]);
-    dst[i] = '\0';
-}
-
-/* Classifies ENTRY into exactly one of address, domain, network. */
+/* Classifies ENTRY into exactly one of address, domain, network (the
+ * rules are listent.c's, shared with the Manager). */
 static int list_entry_parse(list_args *a, const char *entry)
 {
-    plang_net net;
+    listent e;
 
-    if (*entry == '\0' || strlen(entry) >= sizeof(a->addr) - 1)
+    if (listent_parse(entry, &e) < 0)
         return -1;
-    if (plang_net_parse(entry, &net) == 0) {
-        snprintf(a->net, sizeof(a->net), "%s", entry);
-        return 0;
-    }
-    if (strchr(entry, '@')) {
-        list_lower(a->addr, sizeof(a->addr), entry);
-        return strchr(a->addr, ' ') ? -1 : 0;
-    }
-    if (entry[0] == '*' && entry[1] == '.') {
-        entry += 2;
-        a->subdomains = 1;
-    } else if (entry[0] == '.') {
-        entry++;
-        a->subdomains = 1;
-    }
-    if (*entry == '\0' || strchr(entry, '.') == NULL || strchr(entry, '/'))
-        return -1;
-    list_lower(a->domain, sizeof(a->domain), entry);
+    memcpy(a->addr, e.addr, sizeof(a->addr));
+    memcpy(a->domain, e.domain, sizeof(a->domain));
+    memcpy(a->net, e.net, sizeof(a->net));
+    a->subdomains = e.subdomains;
     return 0;
 }
 
@@ -104,12 +82,12 @@ static int list_parse(int argc, char **argv, int first, int need_entry,
         if (strcmp(argv[i], "--domain") == 0 && i + 1 < argc &&
             !a->scope_given) {
             a->scope = "domain";
-            list_lower(a->owner, sizeof(a->owner), argv[++i]);
+            listent_lower(a->owner, sizeof(a->owner), argv[++i]);
             a->scope_given = 1;
         } else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc &&
                    !a->scope_given) {
             a->scope = "user";
-            list_lower(a->owner, sizeof(a->owner), argv[++i]);
+            listent_lower(a->owner, sizeof(a->owner), argv[++i]);
             a->scope_given = 1;
         } else if (strcmp(argv[i], "--site") == 0 && !a->scope_given) {
             a->scope_given = 1;

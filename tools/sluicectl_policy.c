@@ -214,6 +214,20 @@ static void pol_print(const pol_msg *m, const plang_result *r, int json,
         json_object_set_new(o, "score", json_real(score));
         json_object_set_new(o, "fired", tr);
         json_object_set_new(o, "edits", ed);
+        {
+            json_t *rd = json_array(), *nf = json_array();
+            for (size_t i = 0; i < r->nredirects; i++)
+                json_array_append_new(rd, json_string(r->redirects[i]));
+            for (size_t i = 0; i < r->nnotifies; i++)
+                json_array_append_new(
+                    nf, json_pack("{s:s, s:s}", "method", r->notifies[i].method,
+                                  "message", r->notifies[i].message));
+            json_object_set_new(o, "redirects", rd);
+            json_object_set_new(o, "keep_cancelled",
+                                json_boolean(r->keep_cancelled));
+            json_object_set_new(o, "notifies", nf);
+            json_object_set_new(o, "error", json_string(r->error));
+        }
         json_dumpf(o, stdout, JSON_INDENT(2));
         printf("\n");
         json_decref(o);
@@ -235,6 +249,15 @@ static void pol_print(const pol_msg *m, const plang_result *r, int json,
     }
     if (r->nedits == 0)
         printf("  (none)\n");
+    for (size_t i = 0; i < r->nredirects; i++)
+        printf("redirect: %s%s\n", r->redirects[i],
+               r->keep_cancelled ? "" : " (copy)");
+    for (size_t i = 0; i < r->nnotifies; i++)
+        printf("notify: %s%s%s\n", r->notifies[i].method,
+               r->notifies[i].message[0] ? " message: " : "",
+               r->notifies[i].message);
+    if (r->error[0])
+        printf("run-time error: %s\n", r->error);
     printf("action: %s%s%s\n", plang_action_name(r->action),
            r->text[0] ? ": " : "", r->text);
 }

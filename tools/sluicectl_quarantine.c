@@ -6,16 +6,17 @@
  * by sluicectl's main for the `quarantine` command.  libpq, synchronous:
  * this is a command-line tool, not an event loop.
  *
- * Release: the stored message is reinjected over plain SMTP (no XFORWARD)
- * to the deliver path's next hop (default 127.0.0.1:10026, Postfix's
- * second smtpd), to the original recipients still quarantined or to the
- * ones given with --to.  A recipient's row becomes `released` only after
- * the MTA accepted it (RCPT 2xx and 250 after the data), inside one
- * database transaction that holds the message row locked (FOR UPDATE), so
- * two releases at once cannot both send it.  If the database fails after
- * the MTA's 250, the tool says so and exits 1: the mail is delivered but
- * the row still says quarantined (a second release would send it twice;
- * nothing is lost).
+ * Release (sluicectl_release.c, shared with the Manager): the stored
+ * messages are reinjected over plain SMTP (no XFORWARD), all of them in
+ * one session, to the deliver path's next hop (default 127.0.0.1:10026,
+ * Postfix's second smtpd), to the original recipients still quarantined
+ * or to the ones given with --to.  A recipient's row becomes `released`
+ * only after the MTA accepted it (RCPT 2xx and 250 after the data), inside
+ * one database transaction per message that holds its row locked (FOR
+ * UPDATE), so two releases at once cannot both send it.  If the database
+ * fails after the MTA's 250, the tool says so and exits 1: the mail is
+ * delivered but the row still says quarantined (a second release would
+ * send it twice; nothing is lost).
  *
  * Diagnostics: on stderr, prefixed "sluicectl: quarantine".  Exit codes:
  * 0 ok, 1 failed (also: a release that only some recipients accepted),
@@ -31,6 +32,7 @@
 #include "sluicectl_quarantine.h"
 
 #include "pgpool.h" /* pgpool_private_dsn() */
+#include "sluicectl_release.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -59,10 +61,13 @@ static const char q_usage_text[] =
     "  show ID [--raw] [--json]\n"
     "                     one message: metadata, recipients, symbols; --raw\n"
     "                     writes the stored message itself to stdout\n"
-    "  release ID [--to ADDR]... [--next-hop HOST:PORT] [--timeout SECS]\n"
+    "  release ID... [-] [--to ADDR]... [--next-hop HOST:PORT]\n"
+    "          [--timeout SECS] [--json]\n"
     "                     reinject to the recipients still quarantined (or\n"
     "                     to ADDR...) over SMTP, default 127.0.0.1:10026;\n"
-    "                     each row is marked released once the MTA took it\n"
+    "                     each row is marked released once the MTA took it.\n"
+    "                     Many IDs (and `-`: IDs from stdin, one a line) go\n"
+    "                     through one SMTP session, one transaction each\n"
     "  delete ID [--purge]\n"
     "                     mark its quarantined recipients deleted; --purge\n"
     "                     removes the message and its rows for good\n"
@@ -143,14 +148,6 @@ static PGresult *q_exec(PGconn *c, const char *sql, int n,
             r ? PQresultErrorMessage(r) : PQerrorMessage(c));
     PQclear(r);
     return NULL;
-}
-
-static int q_simple(PGconn *c, const char *sql)
-{
-    PGresult *r = q_exec(c, sql, 0, NULL, 0);
-
-    PQclear(r);
-    return r ? 0 : -1;
 }
 
 /* The row id for ID (a row id or a message id); 0 and a message if
@@ -389,356 +386,111 @@ static int q_show(PGconn *c, const char *id, int raw, int json)
 }
 
 /* ---------------------------------------------------------------- */
-/* SMTP client (release)                                            */
-
-typedef struct q_smtp {
-    int fd;
-    char buf[8192];
-    size_t len;
-    char last[512]; /* the last reply line, for messages */
-} q_smtp;
-
-static int q_smtp_connect(q_smtp *s, const char *hop, double timeout)
-{
-    char host[256], port[16];
-    const char *colon;
-    struct addrinfo hints, *res = NULL, *ai;
-    struct timeval tv;
-
-    s->fd = -1;
-    s->len = 0;
-    if (hop[0] == '[') {
-        const char *rb = strchr(hop, ']');
-        if (rb == NULL || rb[1] != ':' || (size_t)(rb - hop - 1) >= sizeof(host))
-            return -1;
-        snprintf(host, sizeof(host), "%.*s", (int)(rb - hop - 1), hop + 1);
-        colon = rb + 1;
-    } else {
-        colon = strrchr(hop, ':');
-        if (colon == NULL || colon == hop ||
-            (size_t)(colon - hop) >= sizeof(host))
-            return -1;
-        snprintf(host, sizeof(host), "%.*s", (int)(colon - hop), hop);
-    }
-    snprintf(port, sizeof(port), "%s", colon + 1);
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    if (getaddrinfo(host, port, &hints, &res) != 0)
-        return -1;
-    tv.tv_sec = (time_t)timeout;
-    tv.tv_usec = (suseconds_t)((timeout - (double)tv.tv_sec) * 1e6);
-    for (ai = res; ai; ai = ai->ai_next) {
-        s->fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-        if (s->fd < 0)
-            continue;
-        setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        if (connect(s->fd, ai->ai_addr, ai->ai_addrlen) == 0)
-            break;
-        close(s->fd);
-        s->fd = -1;
-    }
-    freeaddrinfo(res);
-    return s->fd < 0 ? -1 : 0;
-}
-
-static int q_smtp_write(q_smtp *s, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(s->fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Reads one (possibly multi-line) reply; its code, or -1. */
-static int q_smtp_reply(q_smtp *s)
-{
-    for (;;) {
-        char *nl = memchr(s->buf, '\n', s->len);
-        if (nl != NULL) {
-            size_t ll = (size_t)(nl - s->buf) + 1;
-            int more = ll >= 4 && s->buf[3] == '-';
-            int code = ll >= 4 && isdigit((unsigned char)s->buf[0])
-                           ? atoi(s->buf)
-                           : -1;
-            size_t tl = ll;
-            while (tl > 0 && (s->buf[tl - 1] == '\n' || s->buf[tl - 1] == '\r'))
-                tl--;
-            snprintf(s->last, sizeof(s->last), "%.*s", (int)tl, s->buf);
-            memmove(s->buf, s->buf + ll, s->len - ll);
-            s->len -= ll;
-            if (code < 0)
-                return -1;
-            if (!more)
-                return code;
-            continue;
-        }
-        if (s->len == sizeof(s->buf))
-            return -1; /* a line too long: not an MTA we know */
-        ssize_t r = recv(s->fd, s->buf + s->len, sizeof(s->buf) - s->len, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            snprintf(s->last, sizeof(s->last), "connection %s",
-                     r == 0 ? "closed" : strerror(errno));
-            return -1;
-        }
-        s->len += (size_t)r;
-    }
-}
-
-static int q_smtp_cmd(q_smtp *s, const char *line)
-{
-    char buf[1300];
-    int n = snprintf(buf, sizeof(buf), "%s\r\n", line);
-
-    /* one write per command: a line and its CRLF in two segments would
-     * wait for the peer's delayed ACK (Nagle), 40 ms per command */
-    if (n < 0 || (size_t)n >= sizeof(buf) ||
-        q_smtp_write(s, buf, (size_t)n) < 0) {
-        snprintf(s->last, sizeof(s->last), "write failed: %s", strerror(errno));
-        return -1;
-    }
-    return q_smtp_reply(s);
-}
-
-/* The message as SMTP data: CRLF lines, dot-stuffed, then ".". */
-static int q_smtp_data(q_smtp *s, const char *p, size_t n)
-{
-    char out[65536];
-    size_t o = 0, i;
-    int bol = 1;
-
-    for (i = 0; i < n; i++) {
-        if (o + 4 > sizeof(out)) {
-            if (q_smtp_write(s, out, o) < 0)
-                return -1;
-            o = 0;
-        }
-        if (bol && p[i] == '.')
-            out[o++] = '.';
-        bol = 0;
-        if (p[i] == '\n') {
-            if (i == 0 || p[i - 1] != '\r')
-                out[o++] = '\r';
-            out[o++] = '\n';
-            bol = 1;
-        } else if (p[i] == '\r' && (i + 1 == n || p[i + 1] != '\n')) {
-            out[o++] = '\r'; /* a bare CR becomes a line end */
-            out[o++] = '\n';
-            bol = 1;
-        } else {
-            out[o++] = p[i];
-        }
-    }
-    if (!bol) {
-        out[o++] = '\r';
-        out[o++] = '\n';
-    }
-    if (o + 3 > sizeof(out)) {
-        if (q_smtp_write(s, out, o) < 0)
-            return -1;
-        o = 0;
-    }
-    memcpy(out + o, ".\r\n", 3); /* with the last bytes: no Nagle wait */
-    o += 3;
-    if (q_smtp_write(s, out, o) < 0)
-        return -1;
-    return 0;
-}
-
-static int q_addr_ok(const char *a)
-{
-    for (; *a; a++)
-        if ((unsigned char)*a < 0x20 || *a == 0x7f || *a == '<' || *a == '>')
-            return 0;
-    return 1;
-}
-
-/* ---------------------------------------------------------------- */
-/* release, delete, expire                                          */
+/* release (sluicectl_release.c), delete, expire                    */
 
 typedef struct q_rel {
-    const char *hop;
-    double timeout;
+    sluicectl_release_opts o;
     const char *to[Q_MAX_TO];
     size_t nto;
+    int json, many;
+    json_t *out;          /* --json: one object per ID */
+    size_t ok, notfound;  /* IDs fully released, IDs with nothing found */
 } q_rel;
 
-/* Sends the message; ok[i] = 1 for each recipient the MTA accepted.
- * 0 when the session ran to the end (some recipients may be refused),
- * -1 when nothing was delivered. */
-static int q_release_send(const q_rel *o, const char *sender,
-                          const char *const *rc, size_t n, const char *raw,
-                          size_t rawlen, int *ok)
+static void q_release_report(const sluicectl_release_result *r, void *arg)
 {
-    q_smtp s;
-    char line[1200], helo[256];
-    size_t i, accepted = 0;
-    int code;
+    q_rel *q = arg;
+    size_t i;
 
-    memset(&s, 0, sizeof(s));
-    if (q_smtp_connect(&s, o->hop, o->timeout) < 0) {
-        fprintf(stderr, "sluicectl: quarantine: cannot connect to %s\n",
-                o->hop);
-        return -1;
+    if (r->status == SLUICECTL_REL_OK)
+        q->ok++;
+    if (r->status == SLUICECTL_REL_NOTFOUND)
+        q->notfound++;
+    if (q->json) {
+        json_t *o = json_object(), *rel = json_array(), *ref = json_array();
+        for (i = 0; i < r->nrcpts; i++)
+            json_array_append_new(r->released[i] ? rel : ref,
+                                  json_string(r->rcpts[i]));
+        json_object_set_new(o, "ref", json_string(r->ref));
+        json_object_set_new(o, "id", json_integer(r->id));
+        json_object_set_new(o, "status", json_string(
+                                   sluicectl_release_status_name(r->status)));
+        json_object_set_new(o, "released", rel);
+        json_object_set_new(o, "refused", ref);
+        if (r->error && r->error[0] && r->status != SLUICECTL_REL_OK)
+            json_object_set_new(o, "error", json_string(r->error));
+        json_array_append_new(q->out, o);
+        return;
     }
-    if (gethostname(helo, sizeof(helo)) != 0 || helo[0] == '\0')
-        snprintf(helo, sizeof(helo), "localhost");
-    helo[sizeof(helo) - 1] = '\0';
-    if ((code = q_smtp_reply(&s)) != 220)
-        goto fail;
-    snprintf(line, sizeof(line), "EHLO %s", helo);
-    if ((code = q_smtp_cmd(&s, line)) != 250)
-        goto fail;
-    snprintf(line, sizeof(line), "MAIL FROM:<%s>", sender);
-    if ((code = q_smtp_cmd(&s, line)) != 250)
-        goto fail;
-    for (i = 0; i < n; i++) {
-        snprintf(line, sizeof(line), "RCPT TO:<%s>", rc[i]);
-        code = q_smtp_cmd(&s, line);
-        if (code >= 200 && code < 300) {
-            ok[i] = 1;
-            accepted++;
-        } else {
-            fprintf(stderr, "sluicectl: quarantine: <%s> refused: %s\n", rc[i],
-                    s.last);
-            if (code < 0)
-                goto fail;
-        }
-    }
-    if (accepted == 0) {
-        q_smtp_cmd(&s, "QUIT");
-        close(s.fd);
-        return -1;
-    }
-    if ((code = q_smtp_cmd(&s, "DATA")) != 354)
-        goto fail;
-    if (q_smtp_data(&s, raw, rawlen) < 0 || (code = q_smtp_reply(&s)) != 250)
-        goto fail;
-    q_smtp_cmd(&s, "QUIT");
-    close(s.fd);
-    return 0;
-fail:
-    fprintf(stderr, "sluicectl: quarantine: %s: %s\n", o->hop,
-            s.last[0] ? s.last : "no reply");
-    for (i = 0; i < n; i++)
-        ok[i] = 0;
-    close(s.fd);
-    return -1;
+    for (i = 0; i < r->nrcpts && r->status != SLUICECTL_REL_FAILED &&
+                r->status != SLUICECTL_REL_UNRECORDED;
+         i++)
+        printf("%s%s%s %s\n", q->many ? r->ref : "", q->many ? " " : "",
+               r->rcpts[i], r->released[i] ? "released" : "refused");
+    if (r->status == SLUICECTL_REL_PARTIAL)
+        fprintf(stderr, "sluicectl: quarantine: %s: %zu of %zu recipients "
+                        "released (%s)\n", r->ref, r->nreleased, r->nrcpts,
+                r->error);
+    else if (r->status != SLUICECTL_REL_OK)
+        fprintf(stderr, "sluicectl: quarantine: %s not released: %s\n",
+                r->ref, r->error && r->error[0] ? r->error : "?");
 }
 
-static int q_release(PGconn *c, const char *id, const q_rel *o)
+/* Reads IDs one per line from stdin into *ids (grown); -1 on a bad line. */
+static int q_read_ids(char ***ids, size_t *n)
 {
-    char idbuf[32];
-    const char *p[3];
-    PGresult *m = NULL, *r = NULL;
-    const char **rc = NULL;
-    int *ok = NULL, rv = Q_FAIL;
-    size_t n = 0, i, done = 0;
-    long long rid;
+    char line[300];
+
+    while (fgets(line, sizeof(line), stdin) != NULL) {
+        size_t l = strlen(line);
+        char **nids;
+        while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r' ||
+                         line[l - 1] == ' ' || line[l - 1] == '\t'))
+            line[--l] = '\0';
+        if (l == 0)
+            continue;
+        if (l > 200 || strchr(line, ' ') != NULL)
+            return -1;
+        if ((nids = realloc(*ids, (*n + 1) * sizeof(**ids))) == NULL)
+            return -1;
+        *ids = nids;
+        if (((*ids)[*n] = strdup(line)) == NULL)
+            return -1;
+        (*n)++;
+    }
+    return 0;
+}
+
+/* Exit code: 0 all released, 4 nothing found for any (and nothing else
+ * went wrong), 1 otherwise. */
+static int q_release(PGconn *c, const char *const *ids, size_t n, q_rel *q)
+{
     const char *who = getenv("SUDO_USER") ? getenv("SUDO_USER")
                       : getenv("USER")    ? getenv("USER")
                                           : "sluicectl";
     char by[300];
+    int rc;
 
     snprintf(by, sizeof(by), "sluicectl:%s", who);
-    if (q_simple(c, "BEGIN") < 0)
-        return Q_FAIL;
-    /* locked until COMMIT: a second release waits, then finds it done */
-    if ((rid = q_resolve(c, id, 1)) <= 0) {
-        rv = rid < 0 ? Q_FAIL : SLUICECTL_Q_NOTFOUND;
-        goto out;
+    q->o.by = by;
+    q->o.to = q->nto ? q->to : NULL;
+    q->o.nto = q->nto;
+    q->many = n > 1;
+    if (q->json)
+        q->out = json_array();
+    rc = sluicectl_release(c, ids, n, &q->o, q_release_report, q);
+    if (q->json) {
+        char *js = json_dumps(q->out, JSON_INDENT(2));
+        printf("%s\n", js ? js : "[]");
+        free(js);
+        json_decref(q->out);
     }
-    snprintf(idbuf, sizeof(idbuf), "%lld", rid);
-    p[0] = idbuf;
-    if ((m = q_exec(c,
-                    "SELECT raw, sender FROM quarantine_message WHERE id = $1",
-                    1, p, 1)) == NULL)
-        goto out;
-    if (o->nto == 0) {
-        if ((r = q_exec(c,
-                        "SELECT rcpt FROM quarantine_rcpt WHERE message_id = "
-                        "$1 AND status = 'quarantined' ORDER BY rcpt",
-                        1, p, 0)) == NULL)
-            goto out;
-        n = (size_t)PQntuples(r);
-    } else {
-        n = o->nto;
-    }
-    if (n == 0) {
-        fprintf(stderr, "sluicectl: quarantine: %s: no recipient left in "
-                        "quarantine (use --to ADDR)\n", id);
-        rv = SLUICECTL_Q_NOTFOUND;
-        goto out;
-    }
-    rc = calloc(n, sizeof(*rc));
-    ok = calloc(n, sizeof(*ok));
-    if (rc == NULL || ok == NULL)
-        goto out;
-    for (i = 0; i < n; i++) {
-        rc[i] = o->nto ? o->to[i] : PQgetvalue(r, (int)i, 0);
-        if (!q_addr_ok(rc[i])) {
-            fprintf(stderr, "sluicectl: quarantine: bad address\n");
-            goto out;
-        }
-    }
-    /* a binary text value is its bytes; libpq appends a NUL */
-    if (!q_addr_ok(PQgetvalue(m, 0, 1))) {
-        fprintf(stderr, "sluicectl: quarantine: bad stored sender\n");
-        goto out;
-    }
-    if (q_release_send(o, PQgetvalue(m, 0, 1), rc, n, PQgetvalue(m, 0, 0),
-                       (size_t)PQgetlength(m, 0, 0), ok) < 0) {
-        fprintf(stderr, "sluicectl: quarantine: %s not released\n", id);
-        goto out;
-    }
-    for (i = 0; i < n; i++) {
-        PGresult *u;
-        if (!ok[i])
-            continue;
-        p[1] = rc[i];
-        p[2] = by;
-        u = q_exec(c,
-                   "INSERT INTO quarantine_rcpt (message_id, rcpt, status, "
-                   "status_by) VALUES ($1, lower($2), 'released', $3) "
-                   "ON CONFLICT (message_id, rcpt) DO UPDATE SET status = "
-                   "'released', status_at = now(), status_by = $3",
-                   3, p, 0);
-        if (u == NULL)
-            goto committed_lost;
-        PQclear(u);
-        done++;
-    }
-    if (q_simple(c, "COMMIT") < 0)
-        goto committed_lost;
-    for (i = 0; i < n; i++)
-        printf("%s %s\n", rc[i], ok[i] ? "released" : "refused");
-    rv = done == n ? Q_OK : Q_FAIL;
-    if (done != n)
-        fprintf(stderr, "sluicectl: quarantine: %s: %zu of %zu recipients "
-                        "released\n", id, done, n);
-    goto free;
-committed_lost:
-    fprintf(stderr,
-            "sluicectl: quarantine: %s: delivered to %s, but the database "
-            "could not record it: the rows still say quarantined\n",
-            id, o->hop);
-out:
-    q_simple(c, "ROLLBACK");
-free:
-    PQclear(m);
-    PQclear(r);
-    free(rc);
-    free(ok);
-    return rv;
+    if (rc == 0)
+        return Q_OK;
+    if (rc > 0 && q->notfound == (size_t)rc && q->ok + q->notfound == n &&
+        q->ok == 0)
+        return SLUICECTL_Q_NOTFOUND;
+    return Q_FAIL;
 }
 
 static int q_delete(PGconn *c, const char *id, int purge)
@@ -811,13 +563,15 @@ int sluicectl_quarantine_main(int argc, char **argv, const char *dsn,
                               const char *state_dir, int json)
 {
     const char *sub, *id = NULL, *days = NULL;
-    int i, raw = 0, purge = 0, dry = 0, rc;
+    int i, raw = 0, purge = 0, dry = 0, rc, from_stdin = 0;
     q_rel rel;
     PGconn *c;
+    char **ids = NULL; /* release: every ID, argv's and stdin's */
+    size_t nids = 0, nargv_ids = 0;
 
     memset(&rel, 0, sizeof(rel));
-    rel.hop = "127.0.0.1:10026";
-    rel.timeout = 60;
+    rel.o.next_hop = "127.0.0.1:10026";
+    rel.o.timeout = 60;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         fputs(q_usage_text, argc < 2 ? stderr : stdout);
@@ -850,14 +604,23 @@ int sluicectl_quarantine_main(int argc, char **argv, const char *dsn,
                 rel.to[rel.nto++] = argv[++i];
             } else if (strcmp(sub, "release") == 0 &&
                        strcmp(o, "--next-hop") == 0 && i + 1 < argc)
-                rel.hop = argv[++i];
+                rel.o.next_hop = argv[++i];
             else if (strcmp(sub, "release") == 0 &&
                      strcmp(o, "--timeout") == 0 && i + 1 < argc) {
                 char *end;
-                rel.timeout = strtod(argv[++i], &end);
-                if (*end != '\0' || !(rel.timeout > 0 && rel.timeout < 3600))
+                rel.o.timeout = strtod(argv[++i], &end);
+                if (*end != '\0' ||
+                    !(rel.o.timeout > 0 && rel.o.timeout < 3600))
                     return q_usage("--timeout wants seconds, not",
                                    argv[i]);
+            } else if (strcmp(sub, "release") == 0 && strcmp(o, "-") == 0) {
+                from_stdin = 1;
+                if (id == NULL)
+                    id = o;
+            } else if (strcmp(sub, "release") == 0 && o[0] != '-') {
+                argv[2 + nargv_ids++] = argv[i]; /* IDs to the front */
+                if (id == NULL)
+                    id = o;
             } else if (o[0] != '-' && id == NULL && strcmp(sub, "expire") != 0)
                 id = o;
             else
@@ -876,18 +639,47 @@ int sluicectl_quarantine_main(int argc, char **argv, const char *dsn,
                                days ? days : "nothing");
         }
     }
-    if ((c = q_connect(dsn, state_dir)) == NULL)
-        return Q_NOCONN;
+    if (strcmp(sub, "release") == 0) {
+        size_t k;
+        if ((ids = calloc(nargv_ids + 1, sizeof(*ids))) == NULL)
+            return Q_FAIL;
+        for (k = 0; k < nargv_ids; k++)
+            if ((ids[nids++] = strdup(argv[2 + k])) == NULL)
+                goto oom;
+        if (from_stdin && q_read_ids(&ids, &nids) < 0) {
+            fprintf(stderr, "sluicectl: quarantine: release -: want one ID "
+                            "per line\n");
+            goto oom;
+        }
+        if (nids == 0) {
+            free(ids);
+            return q_usage("no message ID on", "stdin");
+        }
+    }
+    if ((c = q_connect(dsn, state_dir)) == NULL) {
+        rc = Q_NOCONN;
+        goto free_ids;
+    }
     if (strcmp(sub, "list") == 0)
         rc = q_list(c, argc, argv, json);
     else if (strcmp(sub, "show") == 0)
         rc = q_show(c, id, raw, json);
     else if (strcmp(sub, "release") == 0)
-        rc = q_release(c, id, &rel);
+    {
+        rel.json = json;
+        rc = q_release(c, (const char *const *)ids, nids, &rel);
+    }
     else if (strcmp(sub, "delete") == 0)
         rc = q_delete(c, id, purge);
     else
         rc = q_expire(c, days, dry, json);
     PQfinish(c);
+free_ids:
+    for (size_t k = 0; k < nids; k++)
+        free(ids[k]);
+    free(ids);
     return rc;
+oom:
+    rc = Q_FAIL;
+    goto free_ids;
 }

@@ -212,6 +212,14 @@ static void sc_json_str(buf *b, const char *s)
     buf_addc(b, '"');
     while (*p) {
         size_t n = 0, i;
+        for (i = 0; p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\';
+             i++)
+            ;
+        if (i > 0) { /* a run of plain ASCII at once */
+            buf_add(b, p, i);
+            p += i;
+            continue;
+        }
         if (*p < 0x80) {
             if (*p == '"' || *p == '\\')
                 buf_printf(b, "\\%c", *p);
@@ -346,6 +354,15 @@ static void sc_format_json(const scan_result *r, const char *path, buf *b)
         sc_json_str(b, reason);
         buf_addc(b, '}');
     }
+    buf_adds(b, "],\"rcpt_changes\":[");
+    for (i = 0; i < h->rcpt_change_count(r->txn); i++) {
+        const sluice_rcpt_change *c = h->rcpt_change(r->txn, i);
+        buf_adds(b, i ? ",{\"op\":" : "{\"op\":");
+        sc_json_str(b, c->op == SLUICE_RCPT_ADD ? "add" : "del");
+        buf_adds(b, ",\"addr\":");
+        sc_json_str(b, c->addr);
+        buf_addc(b, '}');
+    }
     buf_adds(b, "],\"stages\":{");
     for (i = 0; (ms = scan_stage_ms(r, i, &name)) >= 0; i++) {
         if (ms <= 0)
@@ -374,6 +391,15 @@ static void sc_format_text(const scan_result *r, const char *path, buf *b)
     if (r->code || r->text) {
         buf_adds(b, "  reply: ");
         sc_reply(r, b);
+        buf_addc(b, '\n');
+    }
+    if (h->rcpt_change_count(r->txn) > 0) { /* the policy's redirect */
+        buf_adds(b, "  recipients:");
+        for (i = 0; i < h->rcpt_change_count(r->txn); i++) {
+            const sluice_rcpt_change *c = h->rcpt_change(r->txn, i);
+            buf_printf(b, " %c<%s>", c->op == SLUICE_RCPT_ADD ? '+' : '-',
+                       c->addr);
+        }
         buf_addc(b, '\n');
     }
     buf_printf(b, "  score: %.2f", h->score(r->txn));

@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 1
+#define SLUICE_ABI_MINOR 2
 
 /* The one symbol a stage exports. */
 #define SLUICE_STAGE_SYMBOL sluice_stage_v1
@@ -274,6 +274,20 @@ typedef struct sluice_dns_answer {
 typedef void (*sluice_dns_cb)(sluice_dns_query *q,
                               const sluice_dns_answer *a, void *arg);
 
+/* 1.2: a net change of the envelope recipients, as an ingress replays it
+ * to an MTA (milter: smfi_addrcpt / smfi_delrcpt). */
+typedef enum sluice_rcpt_op {
+    SLUICE_RCPT_ADD = 1, /* `addr` (with `params`) was added by a stage */
+    SLUICE_RCPT_DEL = 2  /* the ingress's recipient `addr` was removed */
+} sluice_rcpt_op;
+
+typedef struct sluice_rcpt_change {
+    size_t size;
+    sluice_rcpt_op op;
+    const char *addr;   /* without <> */
+    const char *params; /* ADD: ESMTP parameters or ""; DEL: as received */
+} sluice_rcpt_change;
+
 typedef void (*sluice_io_cb)(sluice_io *io, int revents, void *arg);
 typedef void (*sluice_timer_cb)(sluice_timer *t, void *arg);
 typedef void (*sluice_run_cb)(sluice_txn *txn, sluice_verdict v, void *arg);
@@ -417,6 +431,54 @@ typedef struct sluice_host {
     /* The engine's state directory (control socket, private database,
      * stage data such as a Bayes file): absolute, never NULL. */
     const char *(*state_dir)(sluice_ctx *ctx);
+
+    /* ---- 1.2 ---- */
+
+    /* Envelope recipients.  A stage that declares SLUICE_STAGE_CHG_RCPTS
+     * may add and remove recipients in the EOM phase, before any final
+     * stage has run, on a transaction whose ingress is built for ABI 1.2
+     * or later (it promises to honour the change); otherwise -1, logged.
+     * From the call on, rcpt_count()/rcpt() show the changed envelope to
+     * every later stage (the final stages deliver or store exactly that
+     * list; indexes of later recipients shift down on a removal).
+     *   rcpt_add: `addr` without <> (printable, no spaces, at most 254
+     *     bytes), `params` ESMTP parameters or NULL.  0 also when it is a
+     *     recipient already (compared case-insensitively): mail is never
+     *     delivered twice to one address.  An added recipient starts
+     *     OPEN, or DONE when the ingress had marked all its recipients
+     *     DONE before EOM (milter: the MTA delivers, after the replay).
+     *   rcpt_del: removes the recipient `addr`; -1 if there is none.
+     * When the EOM run ends, rcpt_count()/rcpt()/rcpt_state() are the
+     * ingress's recipients again, each with the outcome it must answer:
+     * its own delivery if it was kept, combined with every added
+     * recipient's (any of them deferred: deferred, so the MTA retries;
+     * a removed one with nothing added: done).  */
+    int (*rcpt_add)(sluice_txn *txn, const char *addr, const char *params);
+    int (*rcpt_del)(sluice_txn *txn, const char *addr);
+    /* The net changes so far (removals first, then additions), for an
+     * ingress to replay at end of message.  0 when nothing changed. */
+    size_t (*rcpt_change_count)(sluice_txn *txn);
+    const sluice_rcpt_change *(*rcpt_change)(sluice_txn *txn, size_t i);
+
+    /* Send a new message (a notification), needs SLUICE_STAGE_SEND_MAIL.
+     * `msg` is a whole RFC 5322 message (header, empty line, body; CRLF
+     * or LF line ends), `sender` the envelope sender ("" for <>),
+     * `rcpts` 1..16 addresses.  Copied and queued on `txn`: once txn's
+     * EOM run has settled, unless every recipient was deferred (the MTA
+     * brings it back, and the stage will ask again), the engine hands it
+     * to the final stages (deliver: the reinjection path) as a message
+     * of its own whose filtering stages are skipped.  Never delays or
+     * fails `txn`; its outcome is logged with both message ids.  -1 if
+     * refused (not declared, invalid, no delivery stage), logged. */
+    int (*message_send)(sluice_txn *txn, const char *sender,
+                        const char *const *rcpts, size_t nrcpts,
+                        const void *msg, size_t len);
+
+    /* The engine section's `database` (a libpq DSN, or sluiced -D): the
+     * PostgreSQL of every stage that has no `database` of its own.  ""
+     * when unset (then such stages use the private instance under
+     * state_dir()); never NULL. */
+    const char *(*database)(sluice_ctx *ctx);
 } sluice_host;
 
 /* ------------------------------------------------------------------ */
@@ -428,7 +490,8 @@ enum {
     SLUICE_STAGE_ADD_HEADERS = 1u << 0,
     SLUICE_STAGE_CHG_HEADERS = 1u << 1,
     SLUICE_STAGE_CHG_BODY = 1u << 2,
-    SLUICE_STAGE_CHG_RCPTS = 1u << 3,
+    SLUICE_STAGE_CHG_RCPTS = 1u << 3, /* 1.2: rcpt_add(), rcpt_del() */
+    SLUICE_STAGE_SEND_MAIL = 1u << 4, /* 1.2: message_send() */
     /* Kinds.  An ingress owns listeners and opens transactions; a final
      * stage (quarantine, deliver) also runs after ACCEPT and QUARANTINE. */
     SLUICE_STAGE_INGRESS = 1u << 8,

@@ -247,11 +247,25 @@ static int hdr_ew_parse(const unsigned char *s, size_t n, hdr_ew *ew)
  * no "=?"); 2: the same with line breaks to unfold; 0: full decoding. */
 static int hdr_decode_plain(const unsigned char *s, size_t n)
 {
+    const uint64_t ones = UINT64_C(0x0101010101010101);
+    const uint64_t high = UINT64_C(0x8080808080808080);
     int folded = 0;
     size_t i;
 
     for (i = 0; i < n; i++) {
-        unsigned char c = s[i];
+        unsigned char c;
+        /* eight bytes at once while none is below 0x20, 8-bit or '=' */
+        while (i + 8 <= n) {
+            uint64_t w, eq;
+            memcpy(&w, s + i, 8);
+            eq = w ^ (ones * '=');
+            if ((((w - ones * 0x20) & ~w) | ((eq - ones) & ~eq) | w) & high)
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
+        c = s[i];
         if (c >= 0x20 && c < 0x80 && c != '=')
             continue;
         if (c == '\t')

@@ -865,6 +865,29 @@ int pgpool_private_dsn(const char *state_dir, char *buf, size_t n)
     return 0;
 }
 
+int pgpool_stage_dsn(const sluice_host *host, sluice_ctx *ctx,
+                     const char *own, char *buf, size_t n)
+{
+    const char *eng = NULL;
+
+    if (n == 0)
+        return -1;
+    buf[0] = '\0';
+    if (SLUICE_HOST_HAS(host, database))
+        eng = host->database(ctx);
+    if (own == NULL || own[0] == '\0')
+        own = eng;
+    if (own != NULL && own[0] != '\0') {
+        if (strlen(own) >= n)
+            return -1;
+        memcpy(buf, own, strlen(own) + 1);
+        return 0;
+    }
+    if (!SLUICE_HOST_HAS(host, state_dir))
+        return -1;
+    return pgpool_private_dsn(host->state_dir(ctx), buf, n);
+}
+
 pgpool *pgpool_new(const sluice_host *host, sluice_ctx *ctx,
                    const pgpool_conf *conf, char *err, size_t errlen)
 {

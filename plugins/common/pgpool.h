@@ -74,6 +74,13 @@ typedef struct pgpool_stats {
  * libpq.  0, or -1 if it does not fit in `n`. */
 int pgpool_private_dsn(const char *state_dir, char *buf, size_t n);
 
+/* The DSN a stage uses: `own` (its `database` option) if set, else the
+ * engine section's `database` (host->database(), ABI 1.2), else the
+ * private instance under host->state_dir().  0, or -1 if it does not fit
+ * in `n` (an engine older than 1.1 without state_dir: -1 too). */
+int pgpool_stage_dsn(const sluice_host *host, sluice_ctx *ctx,
+                     const char *own, char *buf, size_t n);
+
 /* NULL with err filled on a bad configuration (nothing is connected
  * yet: the first connection starts at once, from the loop). */
 pgpool *pgpool_new(const sluice_host *host, sluice_ctx *ctx,

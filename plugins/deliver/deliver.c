@@ -4,6 +4,9 @@
  * SMTP, on the worker's loop, and records every recipient's outcome with
  * host->rcpt_set().  The ingress answers 250 only for recipients this stage
  * marked SLUICE_RCPT_DONE, which is what makes "never lose mail" true.
+ * The recipients are the envelope as the stages left it (ABI 1.2: a
+ * redirect's addresses), and messages stages send (notifications) come
+ * here as messages of their own.
  *
  * Interface: the stage descriptor sluice_stage_v1 (final stage, EOM hook,
  * on_abort, on_close).  Directives: next_hop, helo_name, xforward,

@@ -28,6 +28,10 @@
  *   bayes_wr_export()/bayes_wr_import() are the portable text form used
  *   to share a centrally trained database between gateways.
  *
+ *   Training: bayes_train.c reads message files for sluice-bayes and
+ *   `sluicectl learn`; bayes_journal.c queues auto-learned messages from
+ *   the workers and applies them in one commit.
+ *
  * Diagnostics
  *   Functions that can fail return -1 (or NULL) and, where they take one,
  *   write a one-line reason into err[errlen].  A corrupt or truncated
@@ -230,6 +234,61 @@ int bayes_table_export(const bayes_table *t, FILE *out);
  * error (-1, with the line) the writer's table is partly loaded: close it
  * without committing, and the file is unchanged. */
 int bayes_wr_import(bayes_wr *w, FILE *in, int merge, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ */
+/* Training from message files (bayes_train.c)                        */
+/* ------------------------------------------------------------------ */
+
+#define BAYES_MAX_FILE (64u * 1024u * 1024u) /* larger files: refused */
+
+/* Tokenize a message in memory, or a file ("-": stdin).  0, or -1 (out of
+ * memory; for a file also unreadable or too large, with the reason). */
+int bayes_tokenize_buf(const void *msg, size_t len, const bayes_tok_opts *o,
+                       bayes_toks *tk);
+int bayes_tokenize_file(const char *path, const bayes_tok_opts *o,
+                        bayes_toks *tk, char *err, size_t errlen);
+
+/* A walk over FILE|DIR operands: fn is called for each message file
+ * ("-" is one), in name order within a directory; the default fn
+ * (bayes_train_init) learns (or unlearns) it into wr and counts. */
+typedef struct bayes_train bayes_train;
+struct bayes_train {
+    bayes_wr *wr;
+    int spam, unlearn;
+    void (*fn)(bayes_train *t, const char *path);
+    /* an unreadable file or directory (also counted in `failed`) */
+    void (*report)(void *arg, const char *path, const char *why);
+    void *report_arg;
+    void *arg; /* for a caller's own fn */
+    size_t done, skipped, failed;
+};
+void bayes_train_init(bayes_train *t, bayes_wr *w, int spam, int unlearn);
+void bayes_train_walk(bayes_train *t, const char *path);
+
+/* ------------------------------------------------------------------ */
+/* Auto-learn journal (bayes_journal.c)                               */
+/* ------------------------------------------------------------------ */
+
+/* Workers append a message's tokens and class to a journal file, without
+ * taking the database lock; bayes_journal_apply() later learns everything
+ * queued under the lock and commits once.  Append: 0 queued, 1 dropped
+ * (the journal is over max_size), -1 error with the reason.  Never
+ * blocks on an apply in progress. */
+int bayes_journal_append(const char *journal, const bayes_toks *tk, int spam,
+                         uint32_t day, size_t max_size, char *err,
+                         size_t errlen);
+
+typedef struct bayes_journal_stats {
+    size_t learned; /* messages learned (or moved to the other class) */
+    size_t skipped; /* already learned in that class */
+    size_t bad;     /* damaged or truncated records dropped */
+} bayes_journal_stats;
+
+/* Learn every record queued in `journal` into the database `db` (locked,
+ * committed once, the journal then removed).  0 (also: nothing queued),
+ * or -1 with the reason (what was queued stays for the next try). */
+int bayes_journal_apply(const char *db, const char *journal,
+                        bayes_journal_stats *st, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -412,8 +412,12 @@ bayes_wr *bayes_wr_open(const char *path, char *err, size_t errlen)
         bayes_wr_close(w);
         return NULL;
     }
-    if ((w->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 ||
-        flock(w->lockfd, LOCK_EX) < 0) {
+    /* flock() works on a read-only descriptor too: a lock file created
+     * by another user (root running sluicectl learn) still serves */
+    if ((w->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 &&
+        errno == EACCES)
+        w->lockfd = open(lock, O_RDONLY | O_CLOEXEC);
+    if (w->lockfd < 0 || flock(w->lockfd, LOCK_EX) < 0) {
         db_err(err, errlen, "%s: %s", lock, strerror(errno));
         bayes_wr_close(w);
         return NULL;

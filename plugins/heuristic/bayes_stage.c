@@ -9,21 +9,43 @@
  * Header (optional): `X-Sluice-Bayes: 0.9968 BAYES_99 tokens=412 known=377`
  * or `X-Sluice-Bayes: untrained (12 spam, 40 ham learned)`.
  *
- * The database is opened in each worker (read-only map, no lock) and
- * checked for a newer file at most every `refresh` seconds, so training
- * with sluice-bayes takes effect without a reload.  A missing or damaged
- * database is a warning, not a failure: messages pass unclassified (a
+ * The database (`database`, relative to the engine's state_dir) is
+ * opened in each worker (read-only map, no lock) and checked for a newer
+ * file at most every `refresh` seconds, so training with `sluicectl
+ * learn` takes effect without a reload.  Until it holds min_spam and
+ * min_ham learned messages the stage abstains (no symbol).  A missing
+ * database is normal before the first training (one info line); a
+ * damaged one is a warning; either way messages pass unclassified (a
  * Bayes outage must not stop mail).  Classification runs on the loop: it
  * only reads memory (about a millisecond for a large message).
+ *
+ * Auto-learn (off unless autolearn_spam / autolearn_ham are set): the
+ * tokens of the message stay in its slot until on_close, when every stage
+ * has run; the message's score without the BAYES_* symbols (the Bayes
+ * verdict must not train itself) decides: at or above autolearn_spam it
+ * is queued as spam, at or below autolearn_ham as ham.  Messages that
+ * were deferred (tempfail) or never reached end of data are not learned.
+ * Queued means appended to a journal beside the database (bayes.h,
+ * bayes_journal.c: a few microseconds, no lock waited for); at most every
+ * `autolearn_apply` seconds (a timer, and the end of each message) a
+ * worker that sees a queued journal starts a thread that learns it into
+ * the database under the writer lock and commits once; every worker picks
+ * the new file up at its next refresh.
+ * The environment variable SLUICE_NO_AUTOLEARN (set by `sluicectl scan`)
+ * turns auto-learn off: a dry run must not train.
  *
  * SECURITY: message content is attacker-controlled (see bayes_tok.c); the
  * database is trusted as far as its directory is, and checked at open.
  */
 #include <sluice/stage.h>
 
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bayes.h"
 
@@ -33,9 +55,13 @@ static const char *const bstage_bands[BSTAGE_NBANDS] = {
     "BAYES_00", "BAYES_05", "BAYES_20", "BAYES_40", "BAYES_50",
     "BAYES_60", "BAYES_80", "BAYES_95", "BAYES_99"};
 
-/* Defaults: roughly symmetric, growing with the certainty of the band. */
+/* Defaults: roughly symmetric, growing with the certainty of the band.
+ * BAYES_99 is above the policy's tag_score (5): the shipped rules alone
+ * rarely reach it, and the weight of Bayes against them was chosen by
+ * cross-validation (bench/accuracy_combined.py, README "Accuracy"): the
+ * shape -3 .. 4 scaled by 1.5, picked on held-out folds. */
 static const double bstage_default_scores[BSTAGE_NBANDS] = {
-    -3.0, -2.0, -1.0, 0.0, 0.0, 1.0, 2.0, 3.0, 4.0};
+    -4.5, -3.0, -1.5, 0.0, 0.0, 1.5, 3.0, 4.5, 6.0};
 
 typedef struct bstage_conf {
     char *database;
@@ -45,7 +71,22 @@ typedef struct bstage_conf {
     long long max_tokens;
     char **scores; /* BAND SCORE pairs */
     double refresh;
+    char *autolearn_spam, *autolearn_ham; /* "off" or a score */
+    char *autolearn_journal;
+    double autolearn_apply;
+    size_t autolearn_max_journal;
 } bstage_conf;
+
+/* The auto-learn apply, on a thread of its own (it rewrites the file). */
+typedef struct bstage_apply {
+    pthread_t tid;
+    int running;      /* started and not yet joined (loop thread only) */
+    int done;         /* set by the thread, read atomically */
+    int rc;
+    char *db, *journal;
+    bayes_journal_stats st;
+    char err[512];
+} bstage_apply;
 
 typedef struct bstage {
     const sluice_host *host;
@@ -55,9 +96,22 @@ typedef struct bstage {
     bayes_params params;
     bayes_tok_opts topts;
     bayes_db *db;
+    char *dbpath;      /* `database`, absolute */
     double next_check; /* host->now() at which to look at the file again */
     int warned;        /* the current failure was logged */
+    int autolearn;     /* either threshold set */
+    double al_spam, al_ham; /* NAN: that side off */
+    char *journal;
+    double next_apply;
+    bstage_apply apply;
+    sluice_timer *timer; /* per worker: applies while no mail comes */
 } bstage;
+
+/* Per message: the tokens, kept for auto-learn until on_close. */
+typedef struct bstage_slot {
+    bayes_toks tk;
+    int have;
+} bstage_slot;
 
 typedef struct bstage_io {
     const sluice_host *host;
@@ -66,8 +120,8 @@ typedef struct bstage_io {
 
 static const sluice_directive bstage_directives[] = {
     {"database", SLUICE_CONF_STRING, offsetof(bstage_conf, database),
-     "/var/lib/sluice/bayes.db", 0, 0, NULL,
-     "token database (sluice-bayes learns into it)"},
+     "bayes.db", 0, 0, NULL,
+     "token database; relative: under state_dir (sluicectl learn trains it)"},
     {"header", SLUICE_CONF_STRING, offsetof(bstage_conf, header),
      "X-Sluice-Bayes", 0, 0, NULL, "name of the result header"},
     {"add_header", SLUICE_CONF_BOOL, offsetof(bstage_conf, add_header), "yes",
@@ -82,6 +136,20 @@ static const sluice_directive bstage_directives[] = {
      NULL, "BAND SCORE: score of a band, e.g. score BAYES_99 5"},
     {"refresh", SLUICE_CONF_DURATION, offsetof(bstage_conf, refresh), "1s", 0,
      0, NULL, "how often to look for a newly trained database"},
+    {"autolearn_spam", SLUICE_CONF_STRING,
+     offsetof(bstage_conf, autolearn_spam), "off", 0, 0, NULL,
+     "learn as spam from this score (without BAYES_*), or off"},
+    {"autolearn_ham", SLUICE_CONF_STRING, offsetof(bstage_conf, autolearn_ham),
+     "off", 0, 0, NULL, "learn as ham up to this score (without BAYES_*), or off"},
+    {"autolearn_journal", SLUICE_CONF_STRING,
+     offsetof(bstage_conf, autolearn_journal), NULL, 0, 0, NULL,
+     "queue of auto-learned messages (default: DATABASE.journal)"},
+    {"autolearn_apply", SLUICE_CONF_DURATION,
+     offsetof(bstage_conf, autolearn_apply), "60s", 0, 0, NULL,
+     "how often the queue is learned into the database"},
+    {"autolearn_max_journal", SLUICE_CONF_SIZE,
+     offsetof(bstage_conf, autolearn_max_journal), "64M", 0, 0, NULL,
+     "queue size past which auto-learned messages are dropped"},
     {NULL, SLUICE_CONF_END, 0, NULL, 0, 0, NULL, NULL}};
 
 static int bstage_band_index(const char *name)
@@ -92,6 +160,92 @@ static int bstage_band_index(const char *name)
         if (strcmp(name, bstage_bands[i]) == 0)
             return i;
     return -1;
+}
+
+static void bstage_free(bstage *bs)
+{
+    bayes_db_close(bs->db);
+    free(bs->dbpath);
+    free(bs->journal);
+    free(bs);
+}
+
+/* `p`, absolute: relative paths are under the engine's state_dir. */
+static char *bstage_abs(bstage *bs, const char *p)
+{
+    const sluice_host *h = bs->host;
+    const char *dir = NULL;
+    size_t n;
+    char *out;
+
+    if (p[0] != '/' && SLUICE_HOST_HAS(h, state_dir) && h->state_dir != NULL)
+        dir = h->state_dir(bs->ctx);
+    if (dir == NULL || dir[0] == '\0')
+        return strdup(p);
+    n = strlen(dir) + strlen(p) + 2;
+    if ((out = malloc(n)) != NULL)
+        snprintf(out, n, "%s/%s", dir, p);
+    return out;
+}
+
+static int bstage_paths(bstage *bs)
+{
+    const char *j = bs->conf->autolearn_journal;
+    size_t n;
+
+    if ((bs->dbpath = bstage_abs(bs, bs->conf->database)) == NULL)
+        return -1;
+    if (j != NULL && j[0] != '\0') {
+        bs->journal = bstage_abs(bs, j);
+    } else {
+        n = strlen(bs->dbpath) + sizeof(".journal");
+        if ((bs->journal = malloc(n)) != NULL)
+            snprintf(bs->journal, n, "%s.journal", bs->dbpath);
+    }
+    return bs->journal != NULL ? 0 : -1;
+}
+
+/* "off" (NAN) or a score; -1 if neither. */
+static int bstage_threshold(bstage *bs, const char *key, const char *v,
+                            double *out)
+{
+    char *end = NULL;
+
+    *out = NAN;
+    if (v == NULL || strcmp(v, "off") == 0 || strcmp(v, "no") == 0)
+        return 0;
+    *out = strtod(v, &end);
+    if (end == v || *end != '\0' || !isfinite(*out)) {
+        bs->host->log(bs->ctx, NULL, SLUICE_LOG_ERROR,
+                      "%s: expected a score or off, got \"%s\"", key, v);
+        return -1;
+    }
+    return 0;
+}
+
+static int bstage_autolearn_conf(bstage *bs)
+{
+    const bstage_conf *c = bs->conf;
+    const char *off = getenv("SLUICE_NO_AUTOLEARN");
+
+    if (bstage_threshold(bs, "autolearn_spam", c->autolearn_spam,
+                         &bs->al_spam) < 0 ||
+        bstage_threshold(bs, "autolearn_ham", c->autolearn_ham, &bs->al_ham) <
+            0)
+        return -1;
+    if (!isnan(bs->al_spam) && !isnan(bs->al_ham) && bs->al_ham >= bs->al_spam) {
+        bs->host->log(bs->ctx, NULL, SLUICE_LOG_ERROR,
+                      "autolearn_ham (%g) must be below autolearn_spam (%g)",
+                      bs->al_ham, bs->al_spam);
+        return -1;
+    }
+    bs->autolearn = !isnan(bs->al_spam) || !isnan(bs->al_ham);
+    if (bs->autolearn && off != NULL && off[0] != '\0') {
+        bs->host->log(bs->ctx, NULL, SLUICE_LOG_INFO,
+                      "auto-learn off: SLUICE_NO_AUTOLEARN is set");
+        bs->autolearn = 0;
+    }
+    return 0;
 }
 
 static int bstage_init(sluice_ctx *ctx, const sluice_host *host, void *conf,
@@ -120,7 +274,7 @@ static int bstage_init(sluice_ctx *ctx, const sluice_host *host, void *conf,
                       "BAYES_00 .. BAYES_99, got \"%s%s%s\"",
                       c->scores[i], c->scores[i + 1] ? " " : "",
                       c->scores[i + 1] ? c->scores[i + 1] : "");
-            free(bs);
+            bstage_free(bs);
             return -1;
         }
         bs->score[band] = v;
@@ -130,6 +284,10 @@ static int bstage_init(sluice_ctx *ctx, const sluice_host *host, void *conf,
     bs->params.min_ham = (uint64_t)c->min_ham;
     bayes_tok_opts_default(&bs->topts);
     bs->topts.max_tokens = (size_t)c->max_tokens;
+    if (bstage_paths(bs) < 0 || bstage_autolearn_conf(bs) < 0) {
+        bstage_free(bs);
+        return -1;
+    }
     *inst = bs;
     return 0;
 }
@@ -146,7 +304,17 @@ static bayes_db *bstage_db(bstage *bs, sluice_txn *txn)
         return bs->db;
     bs->next_check = now + bs->conf->refresh;
     if (bs->db == NULL) {
-        bs->db = bayes_db_open(bs->conf->database, err, sizeof(err));
+        struct stat st;
+        if (stat(bs->dbpath, &st) < 0 && errno == ENOENT) {
+            if (!bs->warned) /* a new installation: not a fault */
+                h->log(bs->ctx, txn, SLUICE_LOG_INFO,
+                       "no Bayes database at %s yet: the stage abstains "
+                       "until `sluicectl learn` trains one",
+                       bs->dbpath);
+            bs->warned = 1;
+            return NULL;
+        }
+        bs->db = bayes_db_open(bs->dbpath, err, sizeof(err));
         rc = bs->db == NULL ? -1 : 1;
     } else {
         rc = bayes_db_refresh(bs->db, err, sizeof(err));
@@ -160,18 +328,24 @@ static bayes_db *bstage_db(bstage *bs, sluice_txn *txn)
         const bayes_table *t = bayes_db_table(bs->db);
         h->log(bs->ctx, txn, SLUICE_LOG_INFO,
                "Bayes database %s loaded: %llu spam, %llu ham learned",
-               bs->conf->database, (unsigned long long)t->nspam,
+               bs->dbpath, (unsigned long long)t->nspam,
                (unsigned long long)t->nham);
         bs->warned = 0;
     }
     return bs->db;
 }
 
+static void bstage_tick(sluice_timer *t, void *arg);
+
 static int bstage_worker_start(void *inst)
 {
     bstage *bs = inst;
+    const sluice_host *h = bs->host;
 
     bstage_db(bs, NULL); /* early word in the log if it is missing */
+    if (bs->autolearn && h->timer_new != NULL && bs->timer == NULL &&
+        (bs->timer = h->timer_new(bs->ctx, bstage_tick, bs)) != NULL)
+        h->timer_start(bs->timer, 1.0);
     return 0;
 }
 
@@ -197,6 +371,17 @@ static void bstage_set_header(bstage *bs, sluice_txn *txn, const char *value)
                       "could not add the %s header", bs->conf->header);
 }
 
+/* Keep the tokens for on_close (auto-learn), else free them. */
+static void bstage_keep(bstage *bs, bstage_slot *sl, bayes_toks *tk)
+{
+    if (bs->autolearn && sl != NULL) {
+        sl->tk = *tk;
+        sl->have = 1;
+    } else {
+        bayes_toks_free(tk);
+    }
+}
+
 static sluice_verdict bstage_eom(void *inst, sluice_txn *txn, void *slot)
 {
     bstage *bs = inst;
@@ -211,7 +396,8 @@ static sluice_verdict bstage_eom(void *inst, sluice_txn *txn, void *slot)
 
     if (db == NULL) {
         h->counter_add(bs->ctx, "no_database", 1);
-        return SLUICE_CONTINUE;
+        if (!bs->autolearn)
+            return SLUICE_CONTINUE; /* nothing to do without one */
     }
     in.arg = &io;
     in.nheaders = h->header_count(txn);
@@ -222,6 +408,10 @@ static sluice_verdict bstage_eom(void *inst, sluice_txn *txn, void *slot)
         h->log(bs->ctx, txn, SLUICE_LOG_WARN, "Bayes: out of memory");
         return SLUICE_CONTINUE;
     }
+    if (db == NULL) {
+        bstage_keep(bs, slot, &tk);
+        return SLUICE_CONTINUE;
+    }
     if (bayes_classify(bayes_db_table(db), &tk, &bs->params, &r) < 0) {
         const bayes_table *t = bayes_db_table(db);
         snprintf(value, sizeof(value),
@@ -230,7 +420,7 @@ static sluice_verdict bstage_eom(void *inst, sluice_txn *txn, void *slot)
                  (unsigned long long)t->nspam, (unsigned long long)t->nham);
         bstage_set_header(bs, txn, value);
         h->counter_add(bs->ctx, "untrained", 1);
-        bayes_toks_free(&tk);
+        bstage_keep(bs, slot, &tk);
         return SLUICE_CONTINUE;
     }
     band = bstage_band_index(r.band);
@@ -240,16 +430,159 @@ static sluice_verdict bstage_eom(void *inst, sluice_txn *txn, void *slot)
              r.band, tk.count, r.known);
     bstage_set_header(bs, txn, value);
     h->counter_add(bs->ctx, "classified", 1);
-    bayes_toks_free(&tk);
+    bstage_keep(bs, slot, &tk);
     return SLUICE_CONTINUE;
+}
+
+/* ---------------------------------------------------------------- */
+/* Auto-learn                                                        */
+
+static void *bstage_apply_main(void *arg)
+{
+    bstage_apply *a = arg;
+
+    a->rc = bayes_journal_apply(a->db, a->journal, &a->st, a->err,
+                                sizeof(a->err));
+    __atomic_store_n(&a->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* Join a finished apply and log its outcome; wait: join even if running. */
+static void bstage_apply_reap(bstage *bs, int wait)
+{
+    bstage_apply *a = &bs->apply;
+    const sluice_host *h = bs->host;
+
+    if (!a->running || (!wait && !__atomic_load_n(&a->done, __ATOMIC_ACQUIRE)))
+        return;
+    pthread_join(a->tid, NULL);
+    a->running = 0;
+    if (a->rc < 0) {
+        h->log(bs->ctx, NULL, SLUICE_LOG_WARN,
+               "auto-learn: %s (the queue is kept for the next try)", a->err);
+        h->counter_add(bs->ctx, "autolearn_errors", 1);
+    } else if (a->st.learned + a->st.skipped + a->st.bad > 0) {
+        h->log(bs->ctx, NULL, SLUICE_LOG_INFO,
+               "auto-learn: %zu messages learned into %s (%zu already "
+               "known, %zu damaged records dropped)",
+               a->st.learned, bs->dbpath, a->st.skipped, a->st.bad);
+        h->counter_add(bs->ctx, "autolearn_applied", (long long)a->st.learned);
+        bs->next_check = 0; /* look at the new database at once */
+    }
+}
+
+/* Start an apply if it is time and something is queued. */
+static void bstage_apply_maybe(bstage *bs)
+{
+    bstage_apply *a = &bs->apply;
+    double now = bs->host->now(bs->ctx);
+    struct stat st;
+
+    bstage_apply_reap(bs, 0);
+    if (a->running || now < bs->next_apply)
+        return;
+    bs->next_apply = now + bs->conf->autolearn_apply;
+    if (stat(bs->journal, &st) < 0 || st.st_size == 0)
+        return;
+    a->db = bs->dbpath;
+    a->journal = bs->journal;
+    a->done = 0;
+    if (pthread_create(&a->tid, NULL, bstage_apply_main, a) != 0) {
+        bs->host->log(bs->ctx, NULL, SLUICE_LOG_WARN,
+                      "auto-learn: cannot start the apply thread");
+        return;
+    }
+    a->running = 1;
+}
+
+/* The message's score without the Bayes symbols. */
+static double bstage_score_without_bayes(bstage *bs, sluice_txn *txn)
+{
+    const sluice_host *h = bs->host;
+    size_t i, n = h->symbol_count(txn);
+    double sum = 0;
+
+    for (i = 0; i < n; i++) {
+        double sc = 0;
+        const char *name = h->symbol(txn, i, &sc, NULL);
+        if (name != NULL && strncmp(name, "BAYES_", 6) != 0)
+            sum += sc;
+    }
+    return sum;
+}
+
+static void bstage_close(void *inst, sluice_txn *txn, void *slot)
+{
+    bstage *bs = inst;
+    const sluice_host *h = bs->host;
+    bstage_slot *sl = slot;
+    char err[600];
+    double score;
+    int spam = -1, rc;
+
+    if (sl == NULL || !sl->have)
+        return;
+    if (h->disposition == NULL || h->disposition(txn) != SLUICE_TEMPFAIL) {
+        score = bstage_score_without_bayes(bs, txn);
+        if (!isnan(bs->al_spam) && score >= bs->al_spam)
+            spam = 1;
+        else if (!isnan(bs->al_ham) && score <= bs->al_ham)
+            spam = 0;
+    }
+    if (spam >= 0) {
+        rc = bayes_journal_append(bs->journal, &sl->tk, spam, bayes_today(),
+                                  bs->conf->autolearn_max_journal, err,
+                                  sizeof(err));
+        if (rc < 0)
+            h->log(bs->ctx, txn, SLUICE_LOG_WARN,
+                   "auto-learn: %s (message not queued)", err);
+        h->counter_add(bs->ctx,
+                       rc < 0    ? "autolearn_errors"
+                       : rc > 0  ? "autolearn_dropped"
+                       : spam    ? "autolearn_spam"
+                                 : "autolearn_ham",
+                       1);
+        if (rc == 0)
+            h->log(bs->ctx, txn, SLUICE_LOG_INFO,
+                   "auto-learn: queued as %s (score %.1f without Bayes)",
+                   spam ? "spam" : "ham", score);
+    }
+    bayes_toks_free(&sl->tk);
+    sl->have = 0;
+    bstage_apply_maybe(bs);
+}
+
+/* Between messages: start a due apply, collect a finished one. */
+static void bstage_tick(sluice_timer *t, void *arg)
+{
+    bstage *bs = arg;
+    double period = bs->conf->autolearn_apply;
+
+    bstage_apply_maybe(bs);
+    if (bs->apply.running || period < 0.2)
+        period = 0.2; /* reap it soon */
+    bs->host->timer_start(t, period);
+}
+
+static void bstage_stop(void *inst, int graceful)
+{
+    bstage *bs = inst;
+
+    (void)graceful;
+    if (bs->timer != NULL) {
+        bs->host->timer_stop(bs->timer);
+        bs->host->timer_free(bs->timer);
+        bs->timer = NULL;
+    }
+    bstage_apply_reap(bs, 1);
 }
 
 static void bstage_fini(void *inst)
 {
     bstage *bs = inst;
 
-    bayes_db_close(bs->db);
-    free(bs);
+    bstage_stop(bs, 0);
+    bstage_free(bs);
 }
 
 SLUICE_STAGE_DECLARE = {
@@ -262,8 +595,11 @@ SLUICE_STAGE_DECLARE = {
     .flags = SLUICE_STAGE_ADD_HEADERS,
     .directives = bstage_directives,
     .conf_size = sizeof(bstage_conf),
+    .slot_size = sizeof(bstage_slot),
     .init = bstage_init,
     .worker_start = bstage_worker_start,
+    .worker_stop = bstage_stop,
     .fini = bstage_fini,
     .on_phase = {[SLUICE_PHASE_EOM] = bstage_eom},
+    .on_close = bstage_close,
 };

@@ -15,7 +15,9 @@
  *   X-Sluice-Symbols: the `top_symbols` heaviest symbols with weights.
  *
  * Rules are loaded and compiled in init() (the master, at load and each
- * reload); each worker gets its own scan scratch in worker_start().  A
+ * reload; with cache_dir the Hyperscan databases of unchanged rules are
+ * read from there, rules_cache.c); each worker gets its own scan scratch
+ * in worker_start().  A
  * bad sluice rule file fails the load with file:line; SpamAssassin files
  * (sa_rules, off by default) never do: their skipped rules are counted in
  * one log line.
@@ -46,6 +48,7 @@ typedef struct hstage_conf {
     long long top_symbols;
     size_t max_text;
     int prefilter;
+    char *cache_dir;
 } hstage_conf;
 
 typedef struct hstage {
@@ -79,6 +82,8 @@ static const sluice_directive hstage_directives[] = {
     {"prefilter", SLUICE_CONF_BOOL, offsetof(hstage_conf, prefilter), "no", 0,
      0, NULL, "Hyperscan prefilters PCRE2-only regexes (faster scan, slower "
      "load)"},
+    {"cache_dir", SLUICE_CONF_STRING, offsetof(hstage_conf, cache_dir), "",
+     0, 0, NULL, "compiled Hyperscan databases kept here (empty: none)"},
     {NULL, SLUICE_CONF_END, 0, NULL, 0, 0, NULL, NULL}};
 
 /* Load every file a pattern names; a pattern that matches nothing is a
@@ -119,6 +124,29 @@ static int hstage_load_glob(hstage *hs, const char *pat, int fmt)
     return 0;
 }
 
+/* cache_dir: relative paths are under the engine's state_dir, so that
+ * test and development instances keep their cache with their state. */
+static int hstage_set_cache(hstage *hs, const char *dir)
+{
+    const char *base = NULL;
+    char *path;
+    size_t n;
+    int rc;
+
+    if (dir != NULL && dir[0] != '\0' && dir[0] != '/' &&
+        SLUICE_HOST_HAS(hs->host, state_dir) && hs->host->state_dir != NULL)
+        base = hs->host->state_dir(hs->ctx);
+    if (base == NULL || base[0] == '\0')
+        return rules_set_cache(hs->rs, dir);
+    n = strlen(base) + strlen(dir) + 2;
+    if ((path = malloc(n)) == NULL)
+        return -1;
+    snprintf(path, n, "%s/%s", base, dir);
+    rc = rules_set_cache(hs->rs, path);
+    free(path);
+    return rc;
+}
+
 static int hstage_init(sluice_ctx *ctx, const sluice_host *host, void *conf,
                        void **inst)
 {
@@ -142,6 +170,8 @@ static int hstage_init(sluice_ctx *ctx, const sluice_host *host, void *conf,
     for (i = 0; c->sa_rules != NULL && c->sa_rules[i] != NULL; i++)
         if (hstage_load_glob(hs, c->sa_rules[i], RULES_FMT_SA) < 0)
             goto fail;
+    if (hstage_set_cache(hs, c->cache_dir) < 0)
+        goto fail;
     if (rules_compile(hs->rs, err, sizeof(err)) < 0) {
         host->log(ctx, NULL, SLUICE_LOG_ERROR, "%s", err);
         goto fail;
@@ -150,10 +180,12 @@ static int hstage_init(sluice_ctx *ctx, const sluice_host *host, void *conf,
     host->log(ctx, NULL, SLUICE_LOG_INFO,
               "rules: %zu loaded (%zu Hyperscan, %zu PCRE2, %zu of them "
               "prefiltered); skipped: %zu eval, %zu regex, %zu other; %zu "
-              "directives ignored",
+              "directives ignored; %zu Hyperscan databases, %zu of them "
+              "from the cache",
               st->loaded, st->hyperscan, st->pcre, st->prefiltered,
               st->skipped_eval,
-              st->skipped_regex, st->skipped_other, st->ignored_lines);
+              st->skipped_regex, st->skipped_other, st->ignored_lines,
+              st->hs_groups, st->hs_cached);
     *inst = hs;
     return 0;
 fail:

@@ -68,6 +68,8 @@ typedef struct rules_stats {
     size_t skipped_other;   /* unsupported header forms, dead metas */
     size_t ignored_lines;   /* SA directives sluice does not use */
     size_t disabled;        /* score 0 */
+    size_t hs_groups;       /* Hyperscan databases ... */
+    size_t hs_cached;       /* ... of which read from the cache */
 } rules_stats;
 
 typedef struct rules_limits {
@@ -93,6 +95,12 @@ int rules_load_buffer(rules_set *rs, const char *name, const char *buf,
                       size_t len, int fmt, char *err, size_t errlen);
 /* Resolve meta rules (cycles and bad references are errors for sluice
  * rules, skips for SA rules) and build the matchers.  0 or -1. */
+/* Keep compiled Hyperscan databases in directory dir (created 0700 if
+ * missing; NULL or "": no cache), read back by later rules_compile()s of
+ * the same patterns.  Call before rules_compile(); 0, or -1 out of memory.
+ * The directory must belong to the effective user and be writable by
+ * nobody else, or it is not used (rules_cache.c). */
+int rules_set_cache(rules_set *rs, const char *dir);
 int rules_compile(rules_set *rs, char *err, size_t errlen);
 const rules_stats *rules_get_stats(const rules_set *rs);
 size_t rules_count(const rules_set *rs);

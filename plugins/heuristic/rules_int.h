@@ -109,6 +109,7 @@ struct rules_set {
     pcre2_match_context *mctx;
     rules_stats st;
     int compiled;
+    char *hs_cache;        /* rules_set_cache(): directory or NULL */
 };
 
 struct rules_scratch {
@@ -126,6 +127,16 @@ void rules_match_free(rules_set *rs);
 int rules_eval_run(const rule *r, const rules_view *v);
 int rules_eval_lookup(const char *name);
 char *rules_strndup(const char *s, size_t n);
+/* rules_cache.c (Hyperscan builds): the database compiled from pats[] /
+ * flags[] before, and the indices of the patterns it kept (keep[] has
+ * room for n); 0 on a hit, -1 on a miss.  _put stores a compile's result
+ * (db NULL when every pattern was refused); failures are silent. */
+int rules_cache_get(const char *dir, const char *const *pats,
+                    const unsigned *flags, size_t n, void **db, size_t *keep,
+                    size_t *nkeep);
+void rules_cache_put(const char *dir, const char *const *pats,
+                     const unsigned *flags, size_t n, const void *db,
+                     const size_t *keep, size_t nkeep);
 /* Value of header `name` (all fields joined by "\n", decoded or raw), in
  * a malloc'd string; NULL if absent. */
 char *rules_header_value(const rules_view *v, const char *name, int raw,

@@ -291,17 +291,105 @@ static int rx_hs_ok(const rules_set *rs, rule *r)
     return 0;
 }
 
+/* The group's patterns and flags as Hyperscan gets them (the cache key). */
+static int group_hs_pats(const rules_set *rs, const rules_group *g,
+                         const char ***pats, unsigned **flags)
+{
+    size_t i;
+
+    *pats = calloc(g->nhs + 1, sizeof(**pats));
+    *flags = calloc(g->nhs + 1, sizeof(**flags));
+    if (*pats == NULL || *flags == NULL) {
+        free(*pats), free(*flags);
+        *pats = NULL, *flags = NULL;
+        return -1;
+    }
+    for (i = 0; i < g->nhs; i++) {
+        const rule *r = &rs->rules[g->hs_rule[i]];
+        (*pats)[i] = r->re;
+        (*flags)[i] = rx_hs_flags(r);
+    }
+    return 0;
+}
+
+/* A cached compile of the group: the kept patterns stay, the others go
+ * to PCRE2 as at the compile that was cached; 1 on a hit. */
+static int group_hs_cached(rules_set *rs, rules_group *g, const char **pats,
+                           const unsigned *flags, hs_database_t **db)
+{
+    size_t n = g->nhs, *keep = calloc(n + 1, sizeof(size_t)), nkeep = 0;
+    size_t i, k = 0, w = 0;
+    void *cdb = NULL;
+
+    if (keep == NULL ||
+        rules_cache_get(rs->hs_cache, pats, flags, n, &cdb, keep, &nkeep) < 0) {
+        free(keep);
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        size_t ri = g->hs_rule[i];
+        if (k < nkeep && keep[k] == i) {
+            g->hs_rule[w++] = ri;
+            k++;
+            continue;
+        }
+        rs->rules[ri].prefilter = 0;
+        if (push_idx(&g->pc_rule, &g->npc, ri) < 0) {
+            free(keep);
+            if (cdb != NULL)
+                hs_free_database(cdb);
+            return -1;
+        }
+    }
+    g->nhs = w;
+    *db = cdb;
+    free(keep);
+    return 1;
+}
+
+/* After a compile: which of the first compile's patterns (orig[0..n))
+ * the group kept, for the cache. */
+static void group_hs_store(const rules_set *rs, const rules_group *g,
+                           const char **pats, const unsigned *flags,
+                           const size_t *orig, size_t n,
+                           const hs_database_t *db)
+{
+    size_t *keep = calloc(n + 1, sizeof(size_t)), i, k = 0;
+
+    if (keep == NULL)
+        return;
+    for (i = 0; i < n && k < g->nhs; i++)
+        if (orig[i] == g->hs_rule[k])
+            keep[k++] = i;
+    if (k == g->nhs)
+        rules_cache_put(rs->hs_cache, pats, flags, n, db, keep, k);
+    free(keep);
+}
+
 /* Compile the group's Hyperscan patterns; a pattern the compiler refuses
- * moves to PCRE2 and the group is compiled again. */
+ * moves to PCRE2 and the group is compiled again.  With a cache
+ * directory the result of an earlier compile of the same patterns is
+ * taken from there (rules_cache.c), and a new compile is stored. */
 static int group_hs_build(rules_set *rs, rules_group *g)
 {
-    const char **pats;
-    unsigned *flags, *ids;
-    size_t i;
+    const char **pats, **pats0 = NULL;
+    unsigned *flags, *ids, *flags0 = NULL;
+    size_t i, n0 = g->nhs, *orig = NULL;
     hs_compile_error_t *ce = NULL;
     hs_database_t *db = NULL;
+    int hit = 0;
 
-    while (g->nhs > 0) {
+    if (rs->hs_cache != NULL && n0 > 0 &&
+        group_hs_pats(rs, g, &pats0, &flags0) == 0) {
+        hit = group_hs_cached(rs, g, pats0, flags0, &db);
+        if (hit < 0) {
+            free(pats0), free(flags0);
+            return -1;
+        }
+        if (!hit && (orig = malloc(n0 * sizeof(size_t))) != NULL)
+            memcpy(orig, g->hs_rule, n0 * sizeof(size_t));
+    }
+    while (!hit && g->nhs > 0) {
         pats = calloc(g->nhs, sizeof(*pats));
         flags = calloc(g->nhs, sizeof(*flags));
         ids = calloc(g->nhs, sizeof(*ids));
@@ -346,6 +434,11 @@ static int group_hs_build(rules_set *rs, rules_group *g)
             hs_free_compile_error(ce);
         ce = NULL;
     }
+    if (orig != NULL)
+        group_hs_store(rs, g, pats0, flags0, orig, n0, db);
+    free(orig);
+    free(pats0);
+    free(flags0);
     for (i = 0; i < g->nhs; i++) {
         rule *r = &rs->rules[g->hs_rule[i]];
         if (!r->prefilter)
@@ -354,6 +447,10 @@ static int group_hs_build(rules_set *rs, rules_group *g)
             return -1;
     }
     g->hs_db = db;
+    if (db != NULL)
+        rs->st.hs_groups++;
+    if (db != NULL && hit)
+        rs->st.hs_cached++;
     if (db != NULL &&
         hs_alloc_scratch(db, (hs_scratch_t **)&rs->hs_proto) != HS_SUCCESS)
         return -1;
@@ -475,6 +572,8 @@ void rules_match_free(rules_set *rs)
     free(rs->groups);
     rs->groups = NULL;
     rs->ngroups = 0;
+    free(rs->hs_cache);
+    rs->hs_cache = NULL;
 #ifdef SLUICE_HAVE_HYPERSCAN
     if (rs->hs_proto != NULL)
         hs_free_scratch(rs->hs_proto);

@@ -170,6 +170,11 @@ static int rv_text_uris(rules_view *v, const char *s, size_t len,
 
     while (i + 4 < len && v->nuris < lim->max_uris) {
         size_t st = i, e;
+        unsigned char c0 = (unsigned char)s[i] | 0x20;
+        if (c0 != 'h' && c0 != 'w') { /* neither http nor www: most bytes */
+            i++;
+            continue;
+        }
         if ((len - i > 7 && strncasecmp(s + i, "http://", 7) == 0) ||
             (len - i > 8 && strncasecmp(s + i, "https://", 8) == 0) ||
             ((i == 0 || !isalnum((unsigned char)s[i - 1])) &&
@@ -197,20 +202,30 @@ typedef struct rv_html {
     int space;       /* last output was white space */
 } rv_html;
 
+static int rv_html_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Text as it shows: each run of white space one space; runs of other
+ * bytes copied at once. */
 static void rv_text(rv_html *h, const char *s, size_t n)
 {
-    size_t i;
+    size_t i = 0, j;
 
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+    while (i < n) {
+        if (rv_html_space((unsigned char)s[i])) {
             if (!h->space)
                 (void)rv_put(&h->out, " ", 1);
             h->space = 1;
-        } else {
-            (void)rv_put(&h->out, s + i, 1);
-            h->space = 0;
+            i++;
+            continue;
         }
+        for (j = i + 1; j < n && !rv_html_space((unsigned char)s[j]); j++)
+            ;
+        (void)rv_put(&h->out, s + i, j - i);
+        h->space = 0;
+        i = j;
     }
 }
 
@@ -502,14 +517,56 @@ void rules_view_free(rules_view *v)
 
 /* ---------------------------------------------------------------- dates */
 
+/* sscanf's %Nd: white space skipped, then a sign and digits, N bytes at
+ * most with the sign; at least one digit. */
+static int rv_scan_int(const char **pp, int width, int *out)
+{
+    const char *p = *pp;
+    int neg = 0, v = 0, nd = 0;
+
+    while (isspace((unsigned char)*p))
+        p++;
+    if (*p == '+' || *p == '-') {
+        neg = *p == '-';
+        p++;
+        width--;
+    }
+    while (nd < width && *p >= '0' && *p <= '9') {
+        v = v * 10 + (*p++ - '0');
+        nd++;
+    }
+    if (nd == 0)
+        return -1;
+    *out = neg ? -v : v;
+    *pp = p;
+    return 0;
+}
+
+/* sscanf's " %3s" into out[4]. */
+static int rv_scan_word(const char **pp, char *out)
+{
+    const char *p = *pp;
+    int n = 0;
+
+    while (isspace((unsigned char)*p))
+        p++;
+    while (n < 3 && *p != '\0' && !isspace((unsigned char)*p))
+        out[n++] = *p++;
+    if (n == 0)
+        return -1;
+    out[n] = '\0';
+    *pp = p;
+    return 0;
+}
+
 /* RFC 5322 date ("Tue, 1 Dec 2026 09:14:35 +0000", day name optional,
  * zone optional) to a time_t; -1 if it does not parse. */
 static time_t rv_date(const char *s)
 {
     static const char mons[] = "janfebmaraprmayjunjulaugsepoctnovdec";
     struct tm tm;
-    int d, y, hh, mm, ss = 0, off = 0, n = 0;
-    char mon[4];
+    int d, y, hh, mm, ss = 0, off = 0, n;
+    char mon[4] = "";
     const char *p = s, *m;
     long days;
 
@@ -521,13 +578,15 @@ static time_t rv_date(const char *s)
         while (*p == ',' || *p == ' ')
             p++;
     }
-    if (sscanf(p, "%2d %3s %4d %2d:%2d%n", &d, mon, &y, &hh, &mm, &n) != 5)
+    /* what sscanf(p, "%2d %3s %4d %2d:%2d", ...) reads, without its cost */
+    if (rv_scan_int(&p, 2, &d) < 0 || rv_scan_word(&p, mon) < 0 ||
+        rv_scan_int(&p, 4, &y) < 0 || rv_scan_int(&p, 2, &hh) < 0 ||
+        *p++ != ':' || rv_scan_int(&p, 2, &mm) < 0)
         return -1;
-    p += n;
     if (*p == ':') {
-        if (sscanf(p, ":%2d%n", &ss, &n) != 1)
+        p++;
+        if (rv_scan_int(&p, 2, &ss) < 0)
             return -1;
-        p += n;
     }
     while (*p == ' ')
         p++;
@@ -681,11 +740,17 @@ static int ev_forged(const rules_view *v)
 {
     const sluice_header *h;
     time_t newer = -1;
-    size_t i;
+    size_t k, seen = 0;
 
-    for (i = 0; (h = rv_find(v, "received", i)) != NULL && i < 50; i++) {
-        const char *semi = strrchr(h->value, ';');
+    /* the first 50 Received fields, in one pass over the header */
+    for (k = 0; k < v->in.nheaders && seen < 50; k++) {
+        const char *semi;
         time_t t;
+        h = v->in.header(v->in.arg, k);
+        if (h == NULL || !rv_name_is(h, "received"))
+            continue;
+        seen++;
+        semi = strrchr(h->value, ';');
         if (semi == NULL || (t = rv_date(semi + 1)) == (time_t)-1)
             continue;
         if (newer != (time_t)-1 && t > newer + 3 * 86400)
@@ -826,10 +891,15 @@ int rules_eval_run(const rule *r, const rules_view *v)
         return ev_date(v, 1, r->arg);
     case EV_DATE_PAST:
         return ev_date(v, 0, r->arg);
-    case EV_RECEIVED_SHORT:
-        while (n < 100 && rv_find(v, "received", n) != NULL)
-            n++;
+    case EV_RECEIVED_SHORT: {
+        size_t k;
+        for (k = 0; k < v->in.nheaders && n < 100; k++) {
+            const sluice_header *h = v->in.header(v->in.arg, k);
+            if (h != NULL && rv_name_is(h, "received"))
+                n++;
+        }
         return (double)n < r->arg;
+    }
     case EV_RECEIVED_FORGED:
         return ev_forged(v);
     case EV_LINK_MISMATCH:

@@ -2,9 +2,9 @@
  * milter.c - the `milter` ingress stage: sendmail, Postfix (smtpd_milters)
  * and Oracle/Sun Messaging Server (JSMS) hand each message to sluice over
  * the milter protocol, default inet:3366@127.0.0.1, and hear the chain's
- * verdict as a milter reply: accept (with the chain's header edits
- * replayed), reject or tempfail with the deciding stage's reply text,
- * discard, or quarantine.
+ * verdict as a milter reply: accept (with the chain's header edits and
+ * recipient changes replayed), reject or tempfail with the deciding
+ * stage's reply text, discard, or quarantine.
  *
  * Threads.  libmilter (linked statically, see CMakeLists.txt) runs its
  * listener, a signal thread and a pool of session threads inside the
@@ -50,6 +50,15 @@
  * stages see what they see behind the smtp ingress.  Every recipient is
  * marked done before EOM runs: the MTA delivers, so the deliver stage
  * (which only takes recipients nobody settled) does not reinject.
+ *
+ * Recipients (ABI 1.2).  Recipients a stage adds start done too (the
+ * engine's rule when the ingress marked all of its own done), and the
+ * net changes (host->rcpt_change) are replayed at end of message with
+ * smfi_delrcpt and smfi_addrcpt, "<addr>" as Postfix and sendmail take
+ * them.  SMFIF_ADDRCPT and SMFIF_DELRCPT are asked for in negotiation
+ * (not with the JSMS profile); an MTA that did not grant the one a
+ * change needs gets tempfail, never a message delivered to the
+ * recipients the chain removed.
  *
  * Failure.  A wait for the loop longer than `reply_timeout`, or any
  * internal error, answers tempfail (accept with `fail_open
@@ -164,6 +173,11 @@ typedef struct mlt_buf {
     size_t len, cap;
 } mlt_buf;
 
+typedef struct mlt_rchange {
+    int add; /* 1: smfi_addrcpt, 0: smfi_delrcpt */
+    char *addr;
+} mlt_rchange;
+
 struct mlt_inst;
 
 typedef struct mlt_sess {
@@ -179,6 +193,8 @@ typedef struct mlt_sess {
     char code[4], xcode[16], text[512];
     mlt_edit *edits;
     size_t nedits;
+    mlt_rchange *rchanges;
+    size_t nrchanges;
     mlt_buf newbody;
     int body_changed;
     int quarantine;
@@ -370,6 +386,11 @@ static void mlt_answer_clear(mlt_sess *s)
     free(s->edits);
     s->edits = NULL;
     s->nedits = 0;
+    for (i = 0; i < s->nrchanges; i++)
+        free(s->rchanges[i].addr);
+    free(s->rchanges);
+    s->rchanges = NULL;
+    s->nrchanges = 0;
     mlt_buf_free(&s->newbody);
     s->body_changed = 0;
     s->quarantine = 0;
@@ -405,7 +426,8 @@ static mlt_sess *mlt_sess_get(SMFICTX *ctx)
     s->in = in;
     s->max_size = in->max_size;
     s->actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY |
-                 SMFIF_QUARANTINE; /* until negotiation says otherwise */
+                 SMFIF_QUARANTINE | SMFIF_ADDRCPT |
+                 SMFIF_DELRCPT; /* until negotiation says otherwise */
     s->jsms = in->conf->profile == MLT_PROFILE_JSMS;
     pthread_mutex_lock(&in->mu);
     in->nsessions++;
@@ -537,8 +559,8 @@ static sfsistat mlt_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
                               unsigned long *pf2, unsigned long *pf3)
 {
     mlt_sess *s = mlt_sess_get(ctx);
-    unsigned long want =
-        SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_QUARANTINE;
+    unsigned long want = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY |
+                         SMFIF_QUARANTINE | SMFIF_ADDRCPT | SMFIF_DELRCPT;
 
     (void)f2;
     (void)f3;
@@ -551,7 +573,7 @@ static sfsistat mlt_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
         !(f0 & SMFIF_CHGBODY))
         s->jsms = 1;
     if (s->jsms)
-        want &= ~(unsigned long)SMFIF_CHGBODY;
+        want &= ~(unsigned long)(SMFIF_CHGBODY | SMFIF_ADDRCPT | SMFIF_DELRCPT);
     s->actions = f0 & want;
     s->leadspc = (f1 & SMFIP_HDR_LEADSPC) != 0;
     *pf0 = s->actions;
@@ -789,6 +811,45 @@ static void mlt_replay(SMFICTX *ctx, mlt_sess *s)
     }
 }
 
+/* Replay the chain's recipient changes: removals, then additions.  -1
+ * (tempfail) if the MTA did not grant what a change needs or refused
+ * it: the message must not go to the recipients the chain removed. */
+static int mlt_replay_rcpts(SMFICTX *ctx, mlt_sess *s)
+{
+    size_t i;
+    char a[600];
+
+    for (i = 0; i < s->nrchanges; i++) {
+        unsigned long need = s->rchanges[i].add ? SMFIF_ADDRCPT : SMFIF_DELRCPT;
+        if (!(s->actions & need)) {
+            mlt_tlog(s->in, SLUICE_LOG_ERROR,
+                     "%s: the chain changed the recipients but the MTA "
+                     "does not allow %s; tempfail",
+                     s->ident[0] ? s->ident : "-",
+                     s->rchanges[i].add ? "adding" : "removing");
+            return -1;
+        }
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        for (i = 0; i < s->nrchanges; i++) {
+            mlt_rchange *c = &s->rchanges[i];
+            int rc;
+            if (c->add != pass)
+                continue;
+            snprintf(a, sizeof(a), "<%s>", c->addr);
+            rc = c->add ? smfi_addrcpt(ctx, a) : smfi_delrcpt(ctx, a);
+            if (rc != MI_SUCCESS) {
+                mlt_tlog(s->in, SLUICE_LOG_ERROR,
+                         "%s: smfi_%srcpt(%s) failed; tempfail",
+                         s->ident[0] ? s->ident : "-", c->add ? "add" : "del",
+                         a);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 static int mlt_replace_body(SMFICTX *ctx, mlt_sess *s)
 {
     char note[128];
@@ -838,6 +899,10 @@ static sfsistat mlt_eom(SMFICTX *ctx)
     if (mlt_call(s, MLT_REQ_EOM) < 0)
         return mlt_fail(ctx, s->in, "filter failure");
     if (s->status == SMFIS_ACCEPT || s->status == SMFIS_CONTINUE) {
+        if (mlt_replay_rcpts(ctx, s) < 0) {
+            smfi_setreply(ctx, "451", "4.3.0", "filter failure");
+            return SMFIS_TEMPFAIL;
+        }
         mlt_replay(ctx, s);
         if (mlt_replace_body(ctx, s) < 0) {
             mlt_tlog(s->in, SLUICE_LOG_ERROR,
@@ -904,8 +969,8 @@ static sfsistat mlt_close(SMFICTX *ctx)
 static struct smfiDesc mlt_desc = {
     .xxfi_name = "sluice",
     .xxfi_version = SMFI_VERSION,
-    .xxfi_flags =
-        SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_QUARANTINE,
+    .xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY |
+                  SMFIF_QUARANTINE | SMFIF_ADDRCPT | SMFIF_DELRCPT,
     .xxfi_connect = mlt_connect,
     .xxfi_helo = mlt_helo,
     .xxfi_envfrom = mlt_envfrom,
@@ -1024,6 +1089,17 @@ static int mlt_collect(mlt_sess *s)
         if (d->name == NULL || (e->value && d->value == NULL))
             return -1;
     }
+    n = h->rcpt_change_count(s->txn);
+    if (n && (s->rchanges = calloc(n, sizeof(*s->rchanges))) == NULL)
+        return -1;
+    for (i = 0; i < n; i++) {
+        const sluice_rcpt_change *c = h->rcpt_change(s->txn, i);
+        if (c == NULL)
+            continue;
+        s->rchanges[s->nrchanges].add = c->op == SLUICE_RCPT_ADD;
+        if ((s->rchanges[s->nrchanges++].addr = strdup(c->addr)) == NULL)
+            return -1;
+    }
     if (h->body_changed(s->txn)) {
         sluice_str b;
         if (h->body(s->txn, &b) < 0 ||
@@ -1050,8 +1126,9 @@ static void mlt_eom_done(mlt_sess *s, sluice_verdict v)
 
     /* logged before the answer: then the session is the thread's again */
     h->log(in->ctx, s->txn, SLUICE_LOG_INFO,
-           "verdict=%s mta_id=%s header_edits=%zu body=%s", mlt_verdict_name(v),
-           s->ident[0] ? s->ident : "-", h->header_edit_count(s->txn),
+           "verdict=%s mta_id=%s header_edits=%zu rcpt_changes=%zu body=%s",
+           mlt_verdict_name(v), s->ident[0] ? s->ident : "-",
+           h->header_edit_count(s->txn), h->rcpt_change_count(s->txn),
            h->body_changed(s->txn) ? "replaced" : "kept");
     h->counter_add(in->ctx, "messages", 1);
     switch (v) {
@@ -1433,9 +1510,11 @@ static int milter_init(sluice_ctx *ctx, const sluice_host *host, void *conf,
     mlt_inst *in;
 
     if (!SLUICE_HOST_HAS(host, header_edit) ||
-        !SLUICE_HOST_HAS(host, body_changed)) {
+        !SLUICE_HOST_HAS(host, body_changed) ||
+        !SLUICE_HOST_HAS(host, rcpt_change)) {
         host->log(ctx, NULL, SLUICE_LOG_ERROR,
-                  "this engine lacks the ABI 1.1 header edit functions");
+                  "this engine lacks the ABI 1.1 header edit or 1.2 "
+                  "recipient change functions");
         return -1;
     }
     if (c->reply_timeout <= 0 || c->mta_timeout < 1) {

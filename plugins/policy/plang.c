@@ -68,6 +68,7 @@ enum { /* node kinds */
        K_SET,
        K_NOTIFY,
        K_REQUIRE,
+       K_REDIRECT,
        /* tests */
        T_TRUE,
        T_FALSE,
@@ -83,7 +84,8 @@ enum { /* node kinds */
        T_SYMBOL,
        T_LIST,
        T_CLIENT,
-       T_DIRECTION
+       T_DIRECTION,
+       T_VALIDNOTIFY
 };
 
 enum { M_IS = 0, M_CONTAINS, M_MATCHES, M_VALUE, M_COUNT, M_CIDR };
@@ -107,6 +109,8 @@ typedef struct pl_node {
     int kind, match, cmp, part, rel, last, mods;
     long long num;
     pl_strlist a, b; /* header names / keys; name / value ... */
+    int copy;        /* redirect :copy */
+    pl_strlist c, d; /* notify :from, :importance */
 } pl_node;
 
 struct plang_script {
@@ -128,19 +132,27 @@ enum { /* capabilities */
        CAP_REJECT = 1u << 5,
        CAP_SLUICE = 1u << 6,
        CAP_NOTIFY = 1u << 7,
-       CAP_NUMERIC = 1u << 8
+       CAP_NUMERIC = 1u << 8,
+       CAP_COPY = 1u << 9
 };
 
 static const struct {
     const char *name;
     unsigned cap;
 } pl_caps[] = {
-    {"envelope", CAP_ENVELOPE},     {"variables", CAP_VARIABLES},
-    {"editheader", CAP_EDITHEADER}, {"relational", CAP_RELATIONAL},
-    {"subaddress", CAP_SUBADDRESS}, {"reject", CAP_REJECT},
-    {"sluice", CAP_SLUICE},         {"enotify", CAP_NOTIFY},
-    {"notify", CAP_NOTIFY},         {"comparator-i;ascii-numeric", CAP_NUMERIC},
-    {"comparator-i;octet", 0},      {"comparator-i;ascii-casemap", 0},
+    {"envelope", CAP_ENVELOPE},
+    {"variables", CAP_VARIABLES},
+    {"editheader", CAP_EDITHEADER},
+    {"relational", CAP_RELATIONAL},
+    {"subaddress", CAP_SUBADDRESS},
+    {"reject", CAP_REJECT},
+    {"sluice", CAP_SLUICE},
+    {"enotify", CAP_NOTIFY},
+    {"notify", CAP_NOTIFY},
+    {"comparator-i;ascii-numeric", CAP_NUMERIC},
+    {"comparator-i;octet", 0},
+    {"comparator-i;ascii-casemap", 0},
+    {"copy", CAP_COPY},
 };
 
 /* ------------------------------------------------------------ compiler */
@@ -629,7 +641,8 @@ enum { /* tag groups a command may allow */
        G_MODS = 1u << 6,
        G_NOTIFY = 1u << 7,
        G_CIDR = 1u << 8,
-       G_SCORE = 1u << 9
+       G_SCORE = 1u << 9,
+       G_COPY = 1u << 10
 };
 
 static const struct {
@@ -659,10 +672,11 @@ static const struct {
     {"upperfirst", G_MODS, TV_NONE, 8},
     {"quotewildcard", G_MODS, TV_NONE, 16},
     {"length", G_MODS, TV_NONE, 32},
-    {"from", G_NOTIFY, TV_STR, 0},
-    {"importance", G_NOTIFY, TV_STR, 0},
+    {"from", G_NOTIFY, TV_STR, 2},
+    {"importance", G_NOTIFY, TV_STR, 3},
     {"options", G_NOTIFY, TV_LIST, 0},
     {"message", G_NOTIFY, TV_STR, 1},
+    {"copy", G_COPY, TV_NONE, 0},
     {"cidr", G_CIDR, TV_NONE, M_CIDR},
 };
 
@@ -783,7 +797,16 @@ static size_t pl_check_tags(pl_comp *c, pl_node *n, unsigned groups)
         case G_NOTIFY:
             if (pl_tags[t].id == 1)
                 n->b = n->args[i + 1].sl;
+            else if (pl_tags[t].id == 2)
+                n->c = n->args[i + 1].sl;
+            else if (pl_tags[t].id == 3)
+                n->d = n->args[i + 1].sl;
             i++;
+            break;
+        case G_COPY:
+            if (!(c->s->caps & CAP_COPY))
+                pl_error(c, a->line, a->col, ":copy needs require \"copy\"");
+            n->copy = 1;
             break;
         default:
             pl_error(c, a->line, a->col, "%s does not take :%s", n->name,
@@ -952,6 +975,10 @@ static void pl_check_test(pl_comp *c, pl_node *n)
             pl_error(c, n->line, n->col, "client: no relational match");
         pl_check_pos(c, n, p, "l", one, NULL);
         pl_check_cidrs(c, n);
+    } else if (strcmp(nm, "valid_notify_method") == 0) {
+        n->kind = T_VALIDNOTIFY;
+        pl_need(c, n, CAP_NOTIFY, "enotify");
+        pl_check_pos(c, n, pl_check_tags(c, n, 0), "l", one, NULL);
     } else if (strcmp(nm, "direction") == 0) {
         n->kind = T_DIRECTION;
         pl_need(c, n, CAP_SLUICE, "sluice");
@@ -967,6 +994,28 @@ static void pl_check_test(pl_comp *c, pl_node *n)
 }
 
 static void pl_check_commands(pl_comp *c, pl_node *n, int first_ok);
+
+/* notify: the method and :importance, when they hold no variable. */
+static void pl_check_notify(pl_comp *c, pl_node *n)
+{
+    plang_notify t;
+    char err[160];
+    const pl_arg *m = &n->args[n->nargs - 1];
+
+    if (!pl_has_var(n->a.v[0])) {
+        memset(&t, 0, sizeof(t));
+        if (plang_mailto(n->a.v[0], &t, err, sizeof(err)) < 0) {
+            plang_notify_free(&t);
+            pl_error(c, m->line, m->col, "notify: %s", err);
+        }
+        plang_notify_free(&t);
+    }
+    if (n->d.n && !pl_has_var(n->d.v[0]) && strcmp(n->d.v[0], "1") &&
+        strcmp(n->d.v[0], "2") && strcmp(n->d.v[0], "3"))
+        pl_error(c, n->line, n->col,
+                 "notify: :importance is \"1\", \"2\" or \"3\", not \"%s\"",
+                 n->d.v[0]);
+}
 
 static void pl_check_command(pl_comp *c, pl_node *n, int may_require)
 {
@@ -1053,11 +1102,17 @@ static void pl_check_command(pl_comp *c, pl_node *n, int may_require)
         n->kind = K_NOTIFY;
         pl_need(c, n, CAP_NOTIFY, "enotify");
         pl_check_pos(c, n, pl_check_tags(c, n, G_NOTIFY), "s", two, NULL);
-    } else if (strcmp(nm, "redirect") == 0 || strcmp(nm, "fileinto") == 0) {
+        pl_check_notify(c, n);
+    } else if (strcmp(nm, "redirect") == 0) {
+        n->kind = K_REDIRECT;
+        pl_check_pos(c, n, pl_check_tags(c, n, G_COPY), "s", one, NULL);
+        if (!pl_has_var(n->b.v[0]) && !plang_addr_ok(n->b.v[0]))
+            pl_error(c, n->args[n->nargs - 1].line, n->args[n->nargs - 1].col,
+                     "redirect: \"%s\" is not an address", n->b.v[0]);
+    } else if (strcmp(nm, "fileinto") == 0) {
         pl_error(c, n->line, n->col,
-                 "%s is not supported: a stage cannot change recipients or "
-                 "folders (use quarantine, or the MTA's maps)",
-                 nm);
+                 "fileinto is not supported: a gateway has no folders (use "
+                 "redirect or quarantine)");
     } else {
         pl_error(c, n->line, n->col, "unknown command \"%s\"", nm);
     }
@@ -1230,6 +1285,7 @@ typedef struct pl_run {
     char *vname[PL_MAX_VARS], *vval[PL_MAX_VARS];
     size_t nv;
     int stopped, oom;
+    int redirect_cancels; /* a redirect without :copy ran */
 } pl_run;
 
 static const char *pl_var_get(pl_run *x, const char *name, size_t len)
@@ -1741,6 +1797,19 @@ static int pl_test(pl_run *x, const pl_node *n)
         return 0;
     case T_CLIENT:
         return pl_test_client(x, n);
+    case T_VALIDNOTIFY:
+        for (i = 0; i < n->b.n; i++) {
+            char buf[PLANG_MAX_VALUE], err[8];
+            plang_notify t;
+            int ok;
+            memset(&t, 0, sizeof(t));
+            ok = plang_mailto(pl_expand(x, n->b.v[i], buf), &t, err,
+                              sizeof(err)) == 0;
+            plang_notify_free(&t);
+            if (!ok)
+                return 0;
+        }
+        return 1;
     case T_DIRECTION: {
         const char *dir = pl_is_internal(x) ? "outbound" : "inbound";
         for (i = 0; i < n->b.n; i++)
@@ -1808,6 +1877,144 @@ static void pl_delheader(pl_run *x, const pl_node *n)
         pl_edit(x, PLANG_EDIT_DELETE, nm, NULL, hits[i]);
     pl_trace(x, n->line, "deleteheader \"%s\" (%zu field%s)", nm, nh,
              nh == 1 ? "" : "s");
+}
+
+/* A run-time error: execution ends, the implicit keep is taken. */
+static void pl_rt_error(pl_run *x, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void pl_rt_error(pl_run *x, int line, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (x->r->error[0] == '\0') {
+        int n = snprintf(x->r->error, sizeof(x->r->error), "line %d: ", line);
+        va_start(ap, fmt);
+        vsnprintf(x->r->error + n, sizeof(x->r->error) - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    pl_trace(x, line, "run-time error: %s; implicit keep", x->r->error);
+    x->stopped = 1;
+}
+
+static void pl_redirect(pl_run *x, const pl_node *n)
+{
+    char buf[PLANG_MAX_VALUE];
+    const char *a = pl_expand(x, n->b.v[0], buf);
+    plang_result *r = x->r;
+    char **nv;
+
+    if (!plang_addr_ok(a)) {
+        pl_rt_error(x, n->line, "redirect to an invalid address \"%.200s\"", a);
+        return;
+    }
+    if (!n->copy)
+        x->redirect_cancels = 1;
+    pl_trace(x, n->line, "redirect%s \"%s\"", n->copy ? " :copy" : "", a);
+    for (size_t i = 0; i < r->nredirects; i++)
+        if (strcasecmp(r->redirects[i], a) == 0)
+            return; /* RFC 5228 2.10.3: once per address */
+    if (r->nredirects >= PLANG_MAX_REDIRECTS) {
+        pl_rt_error(x, n->line, "more than %d redirects", PLANG_MAX_REDIRECTS);
+        return;
+    }
+    if ((nv = realloc(r->redirects, (r->nredirects + 1) * sizeof(*nv))) ==
+        NULL) {
+        x->oom = 1;
+        return;
+    }
+    r->redirects = nv;
+    if ((r->redirects[r->nredirects] = strdup(a)) == NULL) {
+        x->oom = 1;
+        return;
+    }
+    r->nredirects++;
+}
+
+/* RFC 5436: no notification about a message that is auto-submitted. */
+static int pl_auto_submitted(pl_run *x)
+{
+    const char *v = x->f->header(x->f->arg, "Auto-Submitted", 0);
+
+    if (v == NULL)
+        return 0;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    return !(strncasecmp(v, "no", 2) == 0 &&
+             (v[2] == '\0' || v[2] == ';' || v[2] == ' ' || v[2] == '\t' ||
+              v[2] == '('));
+}
+
+static void pl_notify(pl_run *x, const pl_node *n)
+{
+    char b1[PLANG_MAX_VALUE], b2[PLANG_MAX_VALUE], b3[PLANG_MAX_VALUE],
+        err[160];
+    const char *method = pl_expand(x, n->a.v[0], b1);
+    const char *msg = n->b.n ? pl_expand(x, n->b.v[0], b2) : "";
+    const char *from = n->c.n ? pl_expand(x, n->c.v[0], b3) : "";
+    plang_result *r = x->r;
+    plang_notify t, *nn;
+
+    if (pl_auto_submitted(x)) {
+        pl_trace(x, n->line, "notify skipped: the message is auto-submitted");
+        return;
+    }
+    memset(&t, 0, sizeof(t));
+    if (plang_mailto(method, &t, err, sizeof(err)) < 0) {
+        plang_notify_free(&t);
+        pl_rt_error(x, n->line, "notify: %s", err);
+        return;
+    }
+    t.importance = 2;
+    if (n->d.n) {
+        char ib[PLANG_MAX_VALUE];
+        const char *imp = pl_expand(x, n->d.v[0], ib);
+        if (imp[0] >= '1' && imp[0] <= '3' && imp[1] == '\0')
+            t.importance = imp[0] - '0';
+    }
+    if (*from) { /* "Name <addr>" or addr */
+        const char *lt = strchr(from, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+        char addr[300];
+        if (lt && gt && gt > lt)
+            snprintf(addr, sizeof(addr), "%.*s", (int)(gt - lt - 1), lt + 1);
+        else
+            snprintf(addr, sizeof(addr), "%s", from);
+        if (plang_addr_ok(addr))
+            t.from = strdup(addr);
+        else
+            pl_trace(x, n->line,
+                     "notify: :from \"%.200s\" is not an "
+                     "address; the default sender is used",
+                     from);
+    }
+    t.message = strdup(msg);
+    if (t.from == NULL)
+        t.from = strdup("");
+    if (t.message == NULL || t.from == NULL) {
+        plang_notify_free(&t);
+        x->oom = 1;
+        return;
+    }
+    for (size_t i = 0; i < r->nnotifies; i++)
+        if (strcmp(r->notifies[i].method, t.method) == 0 &&
+            strcmp(r->notifies[i].message, t.message) == 0) {
+            plang_notify_free(&t); /* the same one twice: once */
+            return;
+        }
+    if (r->nnotifies >= PLANG_MAX_NOTIFY) {
+        plang_notify_free(&t);
+        pl_trace(x, n->line, "notify: more than %d; not sent",
+                 PLANG_MAX_NOTIFY);
+        return;
+    }
+    nn = realloc(r->notifies, (r->nnotifies + 1) * sizeof(*nn));
+    if (nn == NULL) {
+        plang_notify_free(&t);
+        x->oom = 1;
+        return;
+    }
+    r->notifies = nn;
+    r->notifies[r->nnotifies++] = t;
+    pl_trace(x, n->line, "notify \"%.200s\" \"%.200s\"", t.method, t.message);
 }
 
 static void pl_decide(pl_run *x, const pl_node *n, plang_action a)
@@ -1882,11 +2089,12 @@ static void pl_exec(pl_run *x, const pl_node *n)
         case K_SET:
             pl_set(x, n);
             break;
-        case K_NOTIFY: {
-            const char *m = n->b.n ? pl_expand(x, n->b.v[0], b1) : "";
-            pl_trace(x, n->line, "notify (logged only) \"%.300s\"", m);
+        case K_NOTIFY:
+            pl_notify(x, n);
             break;
-        }
+        case K_REDIRECT:
+            pl_redirect(x, n);
+            break;
         }
     }
 }
@@ -1937,6 +2145,55 @@ static void pl_preset(pl_run *x)
     }
 }
 
+static void pl_drop_actions(plang_result *r)
+{
+    for (size_t i = 0; i < r->nredirects; i++)
+        free(r->redirects[i]);
+    free(r->redirects);
+    r->redirects = NULL;
+    r->nredirects = 0;
+    for (size_t i = 0; i < r->nnotifies; i++)
+        plang_notify_free(&r->notifies[i]);
+    free(r->notifies);
+    r->notifies = NULL;
+    r->nnotifies = 0;
+}
+
+/* The actions together: implicit keep, redirect, discard (RFC 5228 2.10). */
+static void pl_finish(pl_run *x)
+{
+    plang_result *r = x->r;
+
+    if (r->error[0]) {
+        pl_drop_actions(r);
+        r->action = PLANG_KEEP;
+        r->text[0] = '\0';
+        return;
+    }
+    if (r->nredirects == 0)
+        return;
+    switch (r->action) {
+    case PLANG_REJECT:
+    case PLANG_TEMPFAIL:
+        pl_trace(x, 0, "redirect not done: the message is refused");
+        for (size_t i = 0; i < r->nredirects; i++)
+            free(r->redirects[i]);
+        free(r->redirects);
+        r->redirects = NULL;
+        r->nredirects = 0;
+        break;
+    case PLANG_DISCARD: /* discard only cancels the implicit keep */
+        r->action = PLANG_REDIRECT;
+        r->keep_cancelled = 1;
+        break;
+    default:
+        r->keep_cancelled = x->redirect_cancels && !r->explicit_keep;
+        if (r->action == PLANG_KEEP && r->keep_cancelled)
+            r->action = PLANG_REDIRECT;
+        break;
+    }
+}
+
 int plang_eval(const plang_script *s, const plang_facts *f, plang_result *r)
 {
     pl_run x;
@@ -1948,6 +2205,7 @@ int plang_eval(const plang_script *s, const plang_facts *f, plang_result *r)
     x.r = r;
     pl_preset(&x);
     pl_exec(&x, s->first);
+    pl_finish(&x);
     for (size_t i = 0; i < x.nv; i++) {
         free(x.vname[i]);
         free(x.vval[i]);
@@ -1965,12 +2223,178 @@ void plang_result_free(plang_result *r)
     for (size_t i = 0; i < r->ntrace; i++)
         free(r->trace[i]);
     free(r->trace);
+    pl_drop_actions(r);
     memset(r, 0, sizeof(*r));
 }
 
 const char *plang_action_name(plang_action a)
 {
-    static const char *const names[] = {"keep", "discard", "reject", "tempfail",
-                                        "quarantine"};
-    return (unsigned)a < 5 ? names[a] : "?";
+    static const char *const names[] = {"keep",     "discard",    "reject",
+                                        "tempfail", "quarantine", "redirect"};
+    return (unsigned)a < 6 ? names[a] : "?";
+}
+
+/* ------------------------------------------------------------ mailto */
+
+int plang_addr_ok(const char *a)
+{
+    size_t n = a ? strlen(a) : 0;
+    const char *at = a ? strrchr(a, '@') : NULL;
+
+    if (n == 0 || n > 254 || at == NULL || at == a || at[1] == '\0')
+        return 0;
+    for (; *a; a++) {
+        unsigned char ch = (unsigned char)*a;
+        if (ch <= 32 || ch == 127 || ch == '<' || ch == '>' || ch == ',' ||
+            ch == '"' || ch == '\\')
+            return 0;
+    }
+    return 1;
+}
+
+static int pl_hex(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch = tolower(ch);
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* Percent-decodes s[0..n) into a new string; NULL if bad or it holds NUL. */
+static char *pl_pct_decode(const char *s, size_t n)
+{
+    char *o = malloc(n + 1);
+    size_t k = 0;
+
+    if (o == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            int h, l;
+            if (i + 2 >= n) {
+                free(o);
+                return NULL;
+            }
+            h = pl_hex((unsigned char)s[i + 1]);
+            l = pl_hex((unsigned char)s[i + 2]);
+            if (h < 0 || l < 0 || (h == 0 && l == 0)) {
+                free(o);
+                return NULL;
+            }
+            o[k++] = (char)(h * 16 + l);
+            i += 2;
+        } else {
+            o[k++] = s[i];
+        }
+    }
+    o[k] = '\0';
+    return o;
+}
+
+static int pl_mailto_addrs(plang_notify *nt, const char *s, size_t n, char *err,
+                           size_t errlen)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        size_t j = i;
+        char *a;
+        while (j < n && s[j] != ',')
+            j++;
+        if (j > i) {
+            if ((a = pl_pct_decode(s + i, j - i)) == NULL) {
+                snprintf(err, errlen, "bad %%-escape in the mailto URI");
+                return -1;
+            }
+            if (!plang_addr_ok(a)) {
+                snprintf(err, errlen, "\"%.100s\" is not an address", a);
+                free(a);
+                return -1;
+            }
+            if (nt->nrcpts >= PLANG_MAX_NOTIFY_RCPTS) {
+                snprintf(err, errlen, "more than %d addresses",
+                         PLANG_MAX_NOTIFY_RCPTS);
+                free(a);
+                return -1;
+            }
+            nt->rcpts[nt->nrcpts++] = a;
+        }
+        i = j + 1;
+    }
+    return 0;
+}
+
+int plang_mailto(const char *uri, plang_notify *nt, char *err, size_t errlen)
+{
+    const char *p, *q;
+    size_t len;
+
+    if (strncasecmp(uri, "mailto:", 7) != 0) {
+        snprintf(err, errlen,
+                 "\"%.60s\": only the mailto notification method is "
+                 "supported",
+                 uri);
+        return -1;
+    }
+    nt->rcpts = calloc(PLANG_MAX_NOTIFY_RCPTS, sizeof(char *));
+    nt->method = strdup(uri);
+    nt->subject = strdup("");
+    nt->body = strdup("");
+    if (nt->rcpts == NULL || nt->method == NULL || nt->subject == NULL ||
+        nt->body == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    p = uri + 7;
+    q = strchr(p, '?');
+    len = q ? (size_t)(q - p) : strlen(p);
+    if (pl_mailto_addrs(nt, p, len, err, errlen) < 0)
+        return -1;
+    for (p = q ? q + 1 : NULL; p && *p;) {
+        const char *amp = strchr(p, '&'), *eq;
+        size_t fl = amp ? (size_t)(amp - p) : strlen(p), nl;
+        char *v;
+        eq = memchr(p, '=', fl);
+        if (eq == NULL) {
+            snprintf(err, errlen, "hfield without '=' in the mailto URI");
+            return -1;
+        }
+        nl = (size_t)(eq - p);
+        if (nl == 2 && strncasecmp(p, "to", 2) == 0) {
+            if (pl_mailto_addrs(nt, eq + 1, fl - nl - 1, err, errlen) < 0)
+                return -1;
+        } else if ((nl == 7 && strncasecmp(p, "subject", 7) == 0) ||
+                   (nl == 4 && strncasecmp(p, "body", 4) == 0)) {
+            if ((v = pl_pct_decode(eq + 1, fl - nl - 1)) == NULL) {
+                snprintf(err, errlen, "bad %%-escape in the mailto URI");
+                return -1;
+            }
+            if (nl == 4) {
+                free(nt->body);
+                nt->body = v;
+            } else {
+                free(nt->subject);
+                nt->subject = v;
+            }
+        } /* other hfields (cc, from, ...) are ignored: RFC 5436 2.7 */
+        p = amp ? amp + 1 : NULL;
+    }
+    if (nt->nrcpts == 0) {
+        snprintf(err, errlen, "the mailto URI has no address");
+        return -1;
+    }
+    return 0;
+}
+
+void plang_notify_free(plang_notify *n)
+{
+    for (size_t i = 0; n->rcpts && i < n->nrcpts; i++)
+        free(n->rcpts[i]);
+    free(n->rcpts);
+    free(n->method);
+    free(n->subject);
+    free(n->body);
+    free(n->from);
+    free(n->message);
+    memset(n, 0, sizeof(*n));
 }

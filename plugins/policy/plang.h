@@ -16,10 +16,24 @@
  * :contains, :matches, comparators i;ascii-casemap, i;octet,
  * i;ascii-numeric), envelope, variables (set, ${name}), editheader
  * (addheader, deleteheader), relational (:value, :count), subaddress
- * (:user, :detail), reject; and the extension "sluice": tests score,
- * symbol, list, client, direction; actions quarantine, tempfail,
- * tagsubject, deliver.  notify is accepted and only logged; redirect and
- * fileinto are compile errors (a stage cannot change recipients).
+ * (:user, :detail), reject, redirect with copy (RFC 3894 :copy), enotify
+ * (RFC 5435: notify with the mailto method of RFC 5436, tags :from,
+ * :importance, :message, :options (ignored); test valid_notify_method);
+ * and the extension "sluice": tests score, symbol, list, client,
+ * direction; actions quarantine, tempfail, tagsubject, deliver.  fileinto
+ * is a compile error (a gateway has no folders).
+ *
+ * redirect and notify are collected in the result (redirects, notifies):
+ * the policy stage changes the envelope and sends the notifications.
+ * redirect without :copy cancels the implicit keep (action
+ * PLANG_REDIRECT: the message goes to the redirect addresses only, also
+ * after discard), unless keep ran; with quarantine the redirect applies
+ * to the stored recipients; with reject or tempfail it is dropped.  A
+ * run-time error (an invalid expanded address, more than
+ * PLANG_MAX_REDIRECTS redirects) takes the implicit keep instead
+ * (RFC 5228 2.10.6): action KEEP, no redirect, no notification, `error`
+ * set.  notify is skipped for a message whose Auto-Submitted field is not
+ * "no" (RFC 5436 loop prevention).
  *
  * Diagnostics: plang_compile() returns NULL and writes "LINE:COLUMN:
  * message" into err.  plang_eval() cannot fail on a compiled script (out of
@@ -43,8 +57,25 @@ typedef enum plang_action {
     PLANG_DISCARD,
     PLANG_REJECT,
     PLANG_TEMPFAIL,
-    PLANG_QUARANTINE
+    PLANG_QUARANTINE,
+    PLANG_REDIRECT /* deliver to the redirect addresses only */
 } plang_action;
+
+#define PLANG_MAX_REDIRECTS 16
+#define PLANG_MAX_NOTIFY 8       /* notifications per message */
+#define PLANG_MAX_NOTIFY_RCPTS 8 /* addresses in one mailto URI */
+
+/* One notification to send (RFC 5436 mailto). */
+typedef struct plang_notify {
+    char *method; /* the URI, expanded */
+    char **rcpts; /* its addresses, `to` hfield included, 1.. */
+    size_t nrcpts;
+    char *subject;  /* the URI's subject hfield, or "" */
+    char *body;     /* the URI's body hfield, or "" */
+    char *from;     /* :from address, or "" (the stage's default) */
+    char *message;  /* :message, or "" */
+    int importance; /* 1 high, 2 normal, 3 low */
+} plang_notify;
 
 typedef enum plang_edit_op {
     PLANG_EDIT_INSERT = 1, /* addheader: at the top */
@@ -86,6 +117,12 @@ typedef struct plang_result {
     size_t nedits, edits_cap;
     char **trace; /* "line 12: quarantine" ..., in evaluation order */
     size_t ntrace, trace_cap;
+    char **redirects; /* redirect addresses, no duplicates */
+    size_t nredirects;
+    int keep_cancelled; /* the original recipients are replaced by them */
+    plang_notify *notifies;
+    size_t nnotifies;
+    char error[256]; /* run-time error: implicit keep taken, or "" */
 } plang_result;
 
 /* Compile options.  vars: "name=value" strings preset as variables
@@ -105,6 +142,15 @@ void plang_free(plang_script *s);
 int plang_eval(const plang_script *s, const plang_facts *f, plang_result *r);
 void plang_result_free(plang_result *r);
 const char *plang_action_name(plang_action a);
+
+/* A mailto URI (RFC 6068) as RFC 5436 uses it: addresses (`to` hfield
+ * included), subject and body hfields; other hfields ignored.  0, or -1
+ * with a reason in err.  Fills n's method, rcpts, subject, body. */
+int plang_mailto(const char *uri, plang_notify *n, char *err, size_t errlen);
+void plang_notify_free(plang_notify *n);
+/* 1 if `a` is usable as an envelope address (local@domain, printable,
+ * no spaces or <>, at most 254 bytes). */
+int plang_addr_ok(const char *a);
 
 /* CIDR networks, shared with the lists.  0 or -1. */
 typedef struct plang_net {

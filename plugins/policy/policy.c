@@ -19,11 +19,21 @@
  * reject (550 5.7.1), tempfail (451 4.7.1), quarantine (QUARANTINE: the
  * final stages store it; the reason goes to set_reply's text).
  *
+ * redirect and notify (pact.c, ABI 1.2): redirect changes the envelope
+ * with host->rcpt_add/rcpt_del before the final stages run (deliver
+ * delivers, quarantine stores, the changed list; an envelope that cannot
+ * be changed tempfails the message); notify builds a notification that
+ * the engine sends through the final stages (deliver's reinjection)
+ * once the message is settled, From `notify_from` (default
+ * postmaster@HOSTNAME), envelope sender <>.  A notification never
+ * delays or fails the message.
+ *
  * SECURITY: message facts are attacker-controlled and only read through the
  * host's bounded accessors; the script and conf.d are the operator's.
  */
 #include <sluice/stage.h>
 
+#include "pact.h"
 #include "pgpool.h"
 #include "plang.h"
 #include "plist.h"
@@ -44,6 +54,7 @@ typedef struct policy_conf {
     int lists;
     char *database;
     double list_refresh;
+    char *notify_from; /* notify: From address; "" postmaster@hostname */
 } policy_conf;
 
 typedef struct policy_inst {
@@ -76,9 +87,12 @@ static const sluice_directive policy_directives[] = {
     {"lists", SLUICE_CONF_BOOL, offsetof(policy_conf, lists), "yes", 0, 0, NULL,
      "consult the allow/block lists in PostgreSQL"},
     {"database", SLUICE_CONF_STRING, offsetof(policy_conf, database), "", 0, 0,
-     NULL, "libpq DSN of the lists; empty: the private instance"},
+     NULL, "libpq DSN of the lists; empty: the engine's, else private"},
     {"list_refresh", SLUICE_CONF_DURATION, offsetof(policy_conf, list_refresh),
      "5s", 0, 0, NULL, "how often a worker checks the lists for changes"},
+    {"notify_from", SLUICE_CONF_STRING, offsetof(policy_conf, notify_from), "",
+     0, 0, NULL,
+     "From: address of notify messages; empty: postmaster@HOSTNAME"},
     {NULL, SLUICE_CONF_END, 0, NULL, 0, 0, NULL, NULL}};
 
 /* Reads the whole script file, bounded by PLANG_MAX_SCRIPT. */
@@ -273,16 +287,14 @@ static int policy_worker_start(void *inst)
     if (!pi->conf->lists)
         return 0;
     memset(&pc, 0, sizeof(pc));
-    if (pi->conf->database && *pi->conf->database) {
-        pc.dsn = pi->conf->database;
-    } else {
-        if (pgpool_private_dsn(h->state_dir(pi->ctx), dsn, sizeof(dsn)) < 0) {
-            h->log(pi->ctx, NULL, SLUICE_LOG_ERROR,
-                   "lists: state_dir too long");
-            return -1;
-        }
-        pc.dsn = dsn;
+    /* its own `database`, else the engine's, else the private one */
+    if (pgpool_stage_dsn(h, pi->ctx, pi->conf->database, dsn, sizeof(dsn)) <
+        0) {
+        h->log(pi->ctx, NULL, SLUICE_LOG_ERROR,
+               "lists: database DSN or state_dir too long");
+        return -1;
     }
+    pc.dsn = dsn;
     pc.max_conns = 1;
     pc.query_timeout = 5;
     pc.app_name = "sluice-policy";
@@ -438,6 +450,28 @@ static void policy_apply_edits(policy_inst *pi, sluice_txn *txn,
     }
 }
 
+/* Counters for the Manager's dashboard: "spam" (score at or above
+ * tag_score) and "sym.NAME" per symbol the message carries (the engine
+ * keeps STATS_MAX_COUNTERS names per stage: past that, new names are not
+ * counted). */
+static void policy_count(policy_inst *pi, sluice_txn *txn,
+                         const plang_facts *f)
+{
+    const sluice_host *h = pi->host;
+    char name[64];
+
+    if (f->score >= pi->conf->tag_score)
+        h->counter_add(pi->ctx, "spam", 1);
+    for (size_t i = 0; i < f->nsym; i++) {
+        double sc;
+        const char *reason, *sym = h->symbol(txn, i, &sc, &reason);
+        if (sym == NULL)
+            continue;
+        snprintf(name, sizeof(name), "sym.%s", sym);
+        h->counter_add(pi->ctx, name, 1);
+    }
+}
+
 static sluice_verdict policy_eom(void *inst, sluice_txn *txn, void *slot)
 {
     policy_inst *pi = inst;
@@ -469,8 +503,12 @@ static sluice_verdict policy_eom(void *inst, sluice_txn *txn, void *slot)
     }
     for (size_t i = 0; i < r.ntrace; i++)
         h->log(pi->ctx, txn, SLUICE_LOG_DEBUG, "fired: %s", r.trace[i]);
+    if (r.error[0])
+        h->log(pi->ctx, txn, SLUICE_LOG_WARN,
+               "run-time error in the script (%s): implicit keep", r.error);
     switch (r.action) {
     case PLANG_KEEP:
+    case PLANG_REDIRECT:
         policy_apply_edits(pi, txn, &r);
         break;
     case PLANG_QUARANTINE:
@@ -493,9 +531,18 @@ static sluice_verdict policy_eom(void *inst, sluice_txn *txn, void *slot)
         v = SLUICE_TEMPFAIL;
         break;
     }
+    /* redirect (ABI 1.2): the envelope, before the final stages run */
+    if ((v == SLUICE_CONTINUE || v == SLUICE_QUARANTINE) &&
+        pact_redirect(h, pi->ctx, txn, &r) < 0) {
+        h->set_reply(txn, "451", "4.3.0", "policy redirect not possible");
+        v = SLUICE_TEMPFAIL;
+    }
+    pact_notify(h, pi->ctx, txn, &r, pi->conf->notify_from,
+                plang_action_name(r.action));
     h->log(pi->ctx, txn, SLUICE_LOG_INFO, "action %s%s%s (score %.2f)",
            plang_action_name(r.action), r.text[0] ? ": " : "", r.text, f.score);
     h->counter_add(pi->ctx, plang_action_name(r.action), 1);
+    policy_count(pi, txn, &f);
     plang_result_free(&r);
     return v;
 }
@@ -507,7 +554,8 @@ SLUICE_STAGE_DECLARE = {
     .name = "policy",
     .version = "1.0",
     .description = "decide the action: Sieve policy script, allow/block lists",
-    .flags = SLUICE_STAGE_ADD_HEADERS | SLUICE_STAGE_CHG_HEADERS,
+    .flags = SLUICE_STAGE_ADD_HEADERS | SLUICE_STAGE_CHG_HEADERS |
+             SLUICE_STAGE_CHG_RCPTS | SLUICE_STAGE_SEND_MAIL,
     .directives = policy_directives,
     .conf_size = sizeof(policy_conf),
     .init = policy_init,

@@ -10,7 +10,8 @@
  *
  * Interface: the stage descriptor sluice_stage_v1 (final stage, EOM hook,
  * on_abort, on_close).  Directives: database (libpq DSN; empty: the
- * private instance under host->state_dir()), node, max_connections,
+ * engine's `database`, else the private instance under
+ * host->state_dir()), node, max_connections,
  * query_timeout, connect_timeout.  Counters: stored, duplicates, failed.
  *
  * Exactly once: every transaction of one queued message (the MTA re-sends
@@ -92,7 +93,7 @@ typedef struct qr_slot {
 
 static const sluice_directive qr_directives[] = {
     {"database", SLUICE_CONF_STRING, offsetof(qr_conf, database), "", 0, 0,
-     NULL, "libpq DSN; empty: the private instance under the state dir"},
+     NULL, "libpq DSN; empty: the engine's database, else the private one"},
     {"node", SLUICE_CONF_STRING, offsetof(qr_conf, node), "", 0, 0, NULL,
      "this gateway's name in the rows; empty: the engine's host name"},
     {"max_connections", SLUICE_CONF_INT, offsetof(qr_conf, max_connections),
@@ -626,16 +627,11 @@ static int qr_init(sluice_ctx *ctx, const sluice_host *host, void *conf,
     in->host = host;
     in->ctx = ctx;
     in->conf = cf;
-    if (cf->database && cf->database[0]) {
-        if (strlen(cf->database) >= sizeof(in->dsn)) {
-            host->log(ctx, NULL, SLUICE_LOG_ERROR, "database: DSN too long");
-            free(in);
-            return -1;
-        }
-        snprintf(in->dsn, sizeof(in->dsn), "%s", cf->database);
-    } else if (pgpool_private_dsn(host->state_dir(ctx), in->dsn,
-                                  sizeof(in->dsn)) < 0) {
-        host->log(ctx, NULL, SLUICE_LOG_ERROR, "state_dir path too long");
+    /* its own `database`, else the engine's, else the private one */
+    if (pgpool_stage_dsn(host, ctx, cf->database, in->dsn, sizeof(in->dsn)) <
+        0) {
+        host->log(ctx, NULL, SLUICE_LOG_ERROR,
+                  "database: DSN or state_dir path too long");
         free(in);
         return -1;
     }

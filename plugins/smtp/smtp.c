@@ -19,6 +19,10 @@
  * recipient's settled state: LMTP one reply each; SMTP 250 only if all are
  * done, the first refusal if all were refused, else 451 (retry: a
  * duplicate for some is better than a loss for others).
+ * Recipients changed by a stage (ABI 1.2, the policy's redirect) need
+ * nothing here: deliver delivers the changed list, and once EOM has run
+ * the engine answers rcpt_count()/rcpt_state() for the recipients this
+ * ingress added, each derived from the delivery it stands for.
  *
  * Diagnostics: protocol errors, timeouts, lost connections and mixed
  * outcomes are logged with the peer (and the message id when there is

@@ -17,8 +17,18 @@
 #   sl_start CONFDIR, sl_stop, sl_reload, sl_workers, sl_wait_listen PORT
 #   it_fail MSG          print MSG and every log, exit 1
 #   bl_start PORT SOURCE..., bl_stop
+#   mgr_start CONFDIR PORT [ARGS...], mgr_stop
+#                        sluice-manager ($SLUICE_MANAGER) on 127.0.0.1:PORT,
+#                        state $T/state, as $MGR_USER (default nobody),
+#                        log $T/manager.log; mgr_curl PATH [curl args] is
+#                        curl -k on it
 #                        sluice-blocklistd ($SLUICE_BLOCKLISTD) on
 #                        127.0.0.1:PORT as nobody, log $T/blocklistd.log
+#
+#   pg_start, pg_stop    the private PostgreSQL (tools/sluice-pg) in
+#                        $T/state, as nobody; sets DSN and PG_BIN
+#   mgr_admin NAME ROLE  a Manager account (sluicectl admin add); prints
+#                        its random password
 #
 # Environment (from ctest, see integration.cmake): SLUICED, SLUICECTL,
 # SLUICE_PLUGIN_DIR, SLUICE_CORPUS, IT_DIR (this directory).
@@ -43,6 +53,7 @@ SL_PID=
 PF_UP=
 SINK_PID=
 BL_PID=
+MGR_PID=
 
 it_log() { printf '%s [%s] %s\n' "$(date +%T)" "${IT_NAME:-it}" "$*"; }
 
@@ -75,8 +86,10 @@ it_cleanup() {
     [ -n "${IT_WATCHDOG:-}" ] && kill "$IT_WATCHDOG" 2>/dev/null
     sl_stop >/dev/null 2>&1
     bl_stop >/dev/null 2>&1
+    mgr_stop >/dev/null 2>&1
     [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null
     pf_stop >/dev/null 2>&1
+    pg_stop >/dev/null 2>&1
     if [ "$rc" != 0 ] || [ -n "${IT_KEEP:-}" ]; then
         it_log "exit $rc; files kept in $T"
     else
@@ -89,6 +102,10 @@ it_show_logs() {
     if [ -f "$T/sluiced.log" ]; then
         echo "===== sluiced log (last 150 lines of $T/sluiced.log) ====="
         tail -n 150 "$T/sluiced.log"
+    fi
+    if [ -f "$T/manager.log" ]; then
+        echo "===== sluice-manager log (last 60 lines) ====="
+        tail -n 60 "$T/manager.log"
     fi
     if [ -f "$T/blocklistd.log" ]; then
         echo "===== blocklistd log (last 40 lines) ====="
@@ -479,4 +496,75 @@ bl_stop() {
     wait "$BL_PID" 2>/dev/null
     BL_RC=$?
     BL_PID=
+}
+
+# ------------------------------------------------------------------ PostgreSQL
+
+PG_UP=
+# pg_start: the private instance sluiced and the tools use by default
+# (tools/sluice-pg in $T/state, run as nobody, schema migrated).
+pg_start() {
+    local src=${SLUICE_SOURCE_DIR:-$(cd "$IT_DIR/../.." && pwd)}
+    PG_CTL=$src/tools/sluice-pg
+    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -t/ -k4 -n | tail -n 1)
+    export SLUICE_PG_NOSYNC=1 SLUICECTL
+    mkdir -p "$T/state" && chown nobody: "$T/state"
+    "$PG_CTL" -q -u nobody start "$T/state" >"$T/pg.log" 2>&1 ||
+        { cat "$T/pg.log"; it_fail "sluice-pg start failed"; }
+    PG_UP=1
+    DSN=$("$PG_CTL" dsn "$T/state")
+}
+
+pg_stop() {
+    [ -n "$PG_UP" ] || return 0
+    "$PG_CTL" -q stop "$T/state" >/dev/null 2>&1
+    PG_UP=
+}
+
+# ------------------------------------------------------------------ manager accounts
+
+# mgr_admin NAME admin|auditor: the account's random password on stdout.
+mgr_admin() {
+    local pass
+    pass="pw-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+    printf '%s\n' "$pass" | "$SLUICECTL" -d "$DSN" admin add "$1" --role "$2" \
+        >>"$T/admin.log" 2>&1 ||
+        { cat "$T/admin.log"; it_fail "sluicectl admin add $1 failed"; }
+    echo "$pass"
+}
+
+# ------------------------------------------------------------------ manager
+
+# mgr_start CONFDIR PORT [ARGS...]: sluice-manager on 127.0.0.1:PORT with
+# the state directory $T/state (its private PostgreSQL and the engine's
+# control socket), as $MGR_USER (default nobody; root keeps root, for a
+# test that needs the root-only control socket); waits until it listens.
+mgr_start() {
+    local conf=$1 port=$2
+    shift 2
+    [ -x "${SLUICE_MANAGER:-}" ] ||
+        it_fail "sluice-manager not found (SLUICE_MANAGER=${SLUICE_MANAGER:-unset})"
+    MGR_PORT=$port
+    MGR_URL=https://127.0.0.1:$port
+    "$SLUICE_MANAGER" -n -c "$conf" -S "$T/state" -l "127.0.0.1:$port" \
+        -u "${MGR_USER:-nobody}" "$@" >>"$T/manager.log" 2>&1 &
+    MGR_PID=$!
+    it_wait_listen "$port" 60 "$MGR_PID" ||
+        it_fail "sluice-manager (pid $MGR_PID) not listening on $port"
+}
+
+# Stop it; MGR_RC is its exit status (0 after SIGTERM).
+mgr_stop() {
+    [ -n "$MGR_PID" ] || return 0
+    kill -TERM "$MGR_PID" 2>/dev/null
+    wait "$MGR_PID" 2>/dev/null
+    MGR_RC=$?
+    MGR_PID=
+}
+
+# mgr_curl PATH [curl args...]: HTTPS to the manager (self-signed: -k).
+mgr_curl() {
+    local path=$1
+    shift
+    curl -sk --max-time 30 "$@" "$MGR_URL$path"
 }

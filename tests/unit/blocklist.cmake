@@ -28,6 +28,7 @@ add_executable(test_blocklist_stage
   ${BLOCKLIST_STAGE_DIR}/blocklist.c
   ${BLOCKLIST_STAGE_DIR}/bls_reply.c)
 target_include_directories(test_blocklist_stage PRIVATE ${BLOCKLIST_STAGE_DIR})
-target_link_libraries(test_blocklist_stage PRIVATE ${CMOCKA_LIB} ${EV_LIB})
+target_link_libraries(test_blocklist_stage PRIVATE sluice_fakehost ${CMOCKA_LIB}
+  ${EV_LIB})
 add_test(NAME blocklist_stage COMMAND test_blocklist_stage)
 set_tests_properties(blocklist_stage PROPERTIES TIMEOUT 60)

@@ -26,7 +26,8 @@ add_executable(test_deliver_stage
   ${DELIVER_DIR}/deliver.c
   ${DELIVER_DIR}/deliver_proto.c)
 target_include_directories(test_deliver_stage PRIVATE ${DELIVER_DIR})
-target_link_libraries(test_deliver_stage PRIVATE ${CMOCKA_LIB} ${EV_LIB})
+target_link_libraries(test_deliver_stage PRIVATE sluice_fakehost ${CMOCKA_LIB}
+  ${EV_LIB})
 target_compile_definitions(test_deliver_stage PRIVATE
   DELIVER_CORPUS="${SLUICE_CORPUS}")
 add_test(NAME deliver_stage COMMAND test_deliver_stage)

@@ -10,3 +10,9 @@ add_test(NAME heuristic COMMAND test_heuristic
          ${CMAKE_SOURCE_DIR}/rules/default.rules $<TARGET_FILE:heuristic_stage>
          ${SLUICE_CORPUS})
 set_tests_properties(heuristic PROPERTIES TIMEOUT 120)
+# the compiled Hyperscan database cache (rules_cache.c): Hyperscan builds
+if(HS_LIB AND HS_INCLUDE)
+  add_executable(test_rules_cache ${CMAKE_SOURCE_DIR}/tests/unit/test_rules_cache.c)
+  target_link_libraries(test_rules_cache PRIVATE sluice_rules ${CMOCKA_LIB})
+  add_test(NAME rules_cache COMMAND test_rules_cache)
+endif()

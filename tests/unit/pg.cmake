@@ -4,8 +4,8 @@
 # temporary directory, unix socket, scram-sha-256, as `nobody`).
 find_library(CRYPTO_LIB crypto REQUIRED)  # md5 of a large parameter
 add_executable(test_pgpool ${CMAKE_SOURCE_DIR}/tests/unit/test_pgpool.c)
-target_link_libraries(test_pgpool PRIVATE sluice_pgpool ${CMOCKA_LIB} ${EV_LIB}
-  ${CRYPTO_LIB})
+target_link_libraries(test_pgpool PRIVATE sluice_pgpool sluice_fakehost
+  ${CMOCKA_LIB} ${EV_LIB} ${CRYPTO_LIB})
 add_test(NAME pg_pool COMMAND bash ${CMAKE_SOURCE_DIR}/tests/unit/pg_env.sh
   ${CMAKE_SOURCE_DIR}/tools/sluice-pg $<TARGET_FILE:sluicectl>
   $<TARGET_FILE:test_pgpool>)

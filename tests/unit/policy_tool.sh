@@ -43,6 +43,19 @@ grep -q '"action": "reject"' "$T/out" || fail "$(cat "$T/out")"
 "$CTL" policy test "$T/p.sieve" 2>/dev/null
 [ $? = 2 ] || fail "test without MSG: exit not 2"
 
+# redirect and notify (issue #6): what the policy would do, and JSON
+cat >"$T/r.sieve" <<'EOF2'
+require ["copy", "enotify"];
+redirect :copy "archive@example.org";
+notify :message "seen" "mailto:admin@example.org";
+EOF2
+"$CTL" policy test "$T/r.sieve" "$T/m.eml" >"$T/out" || fail "redirect test"
+grep -q "^redirect: archive@example.org (copy)$" "$T/out" || fail "$(cat "$T/out")"
+grep -q "^notify: mailto:admin@example.org message: seen$" "$T/out" || fail "$(cat "$T/out")"
+grep -q "^action: keep$" "$T/out" || fail "$(cat "$T/out")"
+"$CTL" --json policy test "$T/r.sieve" "$T/m.eml" >"$T/out" || fail "redirect json"
+grep -q '"keep_cancelled": false' "$T/out" || fail "$(cat "$T/out")"
+
 # sluiced -t with the shipped conf.d file, then with a broken script
 cp "$REPO/conf.d/00-engine.conf" "$REPO/conf.d/70-policy.conf" "$T/"
 sed -i 's/^lists yes/lists no/' "$T/70-policy.conf"

@@ -16,7 +16,7 @@ add_executable(test_smtp_glue
   ${CMAKE_SOURCE_DIR}/plugins/smtp/smtp_proto.c)
 target_include_directories(test_smtp_glue PRIVATE
   ${CMAKE_SOURCE_DIR}/plugins/smtp)
-target_link_libraries(test_smtp_glue PRIVATE ${CMOCKA_LIB} ${EV_LIB}
-  Threads::Threads)
+target_link_libraries(test_smtp_glue PRIVATE sluice_fakehost ${CMOCKA_LIB}
+  ${EV_LIB} Threads::Threads)
 add_test(NAME smtp_glue COMMAND test_smtp_glue)
 set_tests_properties(smtp_glue PROPERTIES TIMEOUT 60)

@@ -26,10 +26,12 @@
 
 #include <sluice/stage.h>
 
+#include "fakehost.h"
+
 extern const struct sluice_stage sluice_stage_v1;
 
 /* ---------------------------------------------------------------- */
-/* The fake engine                                                  */
+/* The fake engine: transactions (the loop part is fakehost.c)      */
 
 struct sluice_txn {
     sluice_client client;
@@ -39,29 +41,6 @@ struct sluice_txn {
     char code[8];
     void *slot;
 };
-
-struct sluice_io {
-    ev_io w;
-    int fd;
-    sluice_io_cb cb;
-    void *arg;
-};
-
-struct sluice_timer {
-    ev_timer w;
-    sluice_timer_cb cb;
-    void *arg;
-};
-
-static int live_watchers;
-
-static void fk_log(sluice_ctx *ctx, sluice_txn *t, int lvl, const char *fmt,
-                   ...) SLUICE_PRINTF(4, 5);
-static void fk_log(sluice_ctx *ctx, sluice_txn *t, int lvl, const char *fmt,
-                   ...)
-{
-    (void)fmt; /* quiet: the tests look at verdicts and symbols */
-}
 
 static void fk_done(sluice_txn *t, sluice_verdict v)
 {
@@ -90,114 +69,15 @@ static void fk_set_reply(sluice_txn *t, const char *code, const char *xcode,
     snprintf(t->code, sizeof(t->code), "%s", code);
 }
 
-static void fk_io_thunk(struct ev_loop *l, ev_io *w, int re)
-{
-    sluice_io *io = (sluice_io *)w;
-    io->cb(io,
-           (re & EV_READ ? SLUICE_READ : 0) |
-               (re & EV_WRITE ? SLUICE_WRITE : 0),
-           io->arg);
-}
-
-static sluice_io *fk_io_new(sluice_ctx *ctx, int fd, sluice_io_cb cb, void *a)
-{
-    sluice_io *io = calloc(1, sizeof(*io));
-    ev_io_init(&io->w, fk_io_thunk, fd, 0);
-    io->fd = fd;
-    io->cb = cb;
-    io->arg = a;
-    live_watchers++;
-    return io;
-}
-
-static void fk_io_set(sluice_io *io, int ev)
-{
-    int e =
-        (ev & SLUICE_READ ? EV_READ : 0) | (ev & SLUICE_WRITE ? EV_WRITE : 0);
-    ev_io_stop(EV_DEFAULT, &io->w);
-    if (e) {
-        ev_io_set(&io->w, io->fd, e);
-        ev_io_start(EV_DEFAULT, &io->w);
-    }
-}
-
-static void fk_io_free(sluice_io *io)
-{
-    if (io == NULL)
-        return;
-    ev_io_stop(EV_DEFAULT, &io->w);
-    free(io);
-    live_watchers--;
-}
-
-static void fk_timer_thunk(struct ev_loop *l, ev_timer *w, int re)
-{
-    sluice_timer *t = (sluice_timer *)w;
-    t->cb(t, t->arg);
-}
-
-static sluice_timer *fk_timer_new(sluice_ctx *ctx, sluice_timer_cb cb, void *a)
-{
-    sluice_timer *t = calloc(1, sizeof(*t));
-    ev_timer_init(&t->w, fk_timer_thunk, 0, 0);
-    t->cb = cb;
-    t->arg = a;
-    live_watchers++;
-    return t;
-}
-
-static void fk_timer_start(sluice_timer *t, double s)
-{
-    ev_timer_stop(EV_DEFAULT, &t->w);
-    ev_timer_set(&t->w, s, 0);
-    ev_timer_start(EV_DEFAULT, &t->w);
-}
-
-static void fk_timer_stop(sluice_timer *t)
-{
-    ev_timer_stop(EV_DEFAULT, &t->w);
-}
-
-static void fk_timer_free(sluice_timer *t)
-{
-    if (t == NULL)
-        return;
-    ev_timer_stop(EV_DEFAULT, &t->w);
-    free(t);
-    live_watchers--;
-}
-
-static double fk_now(sluice_ctx *ctx)
-{
-    return ev_now(EV_DEFAULT);
-}
-
-static void fk_counter_add(sluice_ctx *ctx, const char *name, long long n)
-{
-}
-
 static sluice_host fake_host(void)
 {
     sluice_host h;
 
-    memset(&h, 0, sizeof(h));
-    h.size = sizeof(h);
-    h.abi_major = SLUICE_ABI_MAJOR;
-    h.abi_minor = SLUICE_ABI_MINOR;
-    h.log = fk_log;
+    fakehost_init(&h); /* the tests look at verdicts and symbols, not logs */
     h.done = fk_done;
     h.client = fk_client;
     h.symbol_add = fk_symbol_add;
     h.set_reply = fk_set_reply;
-    h.io_new = fk_io_new;
-    h.io_set = fk_io_set;
-    h.io_free = fk_io_free;
-    h.timer_new = fk_timer_new;
-    h.timer_start = fk_timer_start;
-    h.timer_stop = fk_timer_stop;
-    h.timer_free = fk_timer_free;
-    h.now = fk_now;
-    h.counter_add = fk_counter_add;
     return h;
 }
 
@@ -420,7 +300,7 @@ static void rig_stop(rig *r, int graceful)
 {
     sluice_stage_v1.worker_stop(r->inst, graceful);
     run_for(0.05);
-    assert_int_equal(live_watchers, 0);
+    assert_int_equal(fakehost_live(), 0);
     sluice_stage_v1.fini(r->inst);
     conf_free(r->conf);
 }
@@ -614,7 +494,7 @@ static void test_hangup_and_stop(void **state)
     run_until_done(b, 2);
     assert_int_equal(b->done_calls, 1);
     assert_string_equal(b->syms, "");
-    assert_int_equal(live_watchers, 0); /* closed after the last answer */
+    assert_int_equal(fakehost_live(), 0); /* closed after the last answer */
     txn_free(&r, a);
     txn_free(&r, b);
     rig_stop(&r, 1);

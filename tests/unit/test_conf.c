@@ -97,6 +97,31 @@ static void test_errors_name_file_and_line(void **state)
     tu_rmdir(dir);
 }
 
+/* sluice-manager's section: read into extra, never among the stages. */
+static void test_manager_section(void **state)
+{
+    char *dir = tu_mkdir();
+    conf_tree t;
+    buf err;
+
+    (void)state;
+    tu_write(dir, "05-manager.conf",
+             "manager\nlisten 127.0.0.1:18080\nstage aye\nmanager x\n");
+    buf_init(&err);
+    assert_int_equal(conf_read_dir(dir, &t, &err), 1);
+    assert_non_null(strstr(err.data, "05-manager.conf:4: 'manager' takes no"));
+    assert_int_equal(t.nsecs, 1);
+    assert_string_equal(t.secs[0].name, "aye");
+    assert_int_equal(t.nextra, 2);
+    assert_string_equal(t.extra[0].name, "manager");
+    assert_string_equal(t.extra[0].opts[0].key, "listen");
+    assert_string_equal(t.extra[0].opts[0].value, "127.0.0.1:18080");
+    assert_int_equal(t.extra[0].opts[0].line, 2);
+    conf_tree_free(&t);
+    buf_free(&err);
+    tu_rmdir(dir);
+}
+
 typedef struct demo {
     char *s;
     long long n;
@@ -229,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_sections_and_order),
         cmocka_unit_test(test_errors_name_file_and_line),
+        cmocka_unit_test(test_manager_section),
         cmocka_unit_test(test_apply_table),
         cmocka_unit_test(test_apply_bad_values),
         cmocka_unit_test(test_set_enabled),

@@ -25,12 +25,13 @@
 
 #include <sluice/stage.h>
 
+#include "fakehost.h"
 #include "test_deliver_sink.h"
 
 extern const struct sluice_stage sluice_stage_v1;
 
 /* ---------------------------------------------------------------- */
-/* The fake engine                                                  */
+/* The fake engine: transactions (the loop part is fakehost.c)      */
 
 #define MAXR 8
 #define MAXH 256
@@ -53,53 +54,12 @@ struct sluice_txn {
     void *slot;
 };
 
-struct sluice_io {
-    ev_io w;
-    int fd;
-    sluice_io_cb cb;
-    void *arg;
-};
-
-struct sluice_timer {
-    ev_timer w;
-    sluice_timer_cb cb;
-    void *arg;
-};
-
 typedef struct counters {
     long long delivered_messages, delivered_rcpts, tempfail_rcpts,
         rejected_rcpts, connections_opened, connections_reused;
 } counters;
 
 static counters ctr;
-static int live_watchers;
-static char logbuf[8192];
-
-static void fk_vlog(sluice_ctx *ctx, sluice_txn *t, int lvl, const char *fmt,
-                    va_list ap) SLUICE_PRINTF(4, 0);
-static void fk_log(sluice_ctx *ctx, sluice_txn *t, int lvl, const char *fmt,
-                   ...) SLUICE_PRINTF(4, 5);
-
-static void fk_vlog(sluice_ctx *ctx, sluice_txn *t, int lvl, const char *fmt,
-                    va_list ap)
-{
-    size_t n = strlen(logbuf);
-    if (n + 600 < sizeof(logbuf)) {
-        vsnprintf(logbuf + n, sizeof(logbuf) - n - 1, fmt, ap);
-        n = strlen(logbuf);
-        logbuf[n] = '\n';
-        logbuf[n + 1] = '\0';
-    }
-}
-
-static void fk_log(sluice_ctx *ctx, sluice_txn *t, int lvl, const char *fmt,
-                   ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fk_vlog(ctx, t, lvl, fmt, ap);
-    va_end(ap);
-}
 
 static void fk_done(sluice_txn *t, sluice_verdict v)
 {
@@ -161,78 +121,6 @@ static sluice_rcpt_state fk_rcpt_state(sluice_txn *t, size_t i,
     return t->st[i];
 }
 
-static void fk_io_thunk(struct ev_loop *l, ev_io *w, int re)
-{
-    sluice_io *io = (sluice_io *)w;
-    io->cb(io,
-           (re & EV_READ ? SLUICE_READ : 0) |
-               (re & EV_WRITE ? SLUICE_WRITE : 0),
-           io->arg);
-}
-static sluice_io *fk_io_new(sluice_ctx *ctx, int fd, sluice_io_cb cb, void *a)
-{
-    sluice_io *io = calloc(1, sizeof(*io));
-    ev_io_init(&io->w, fk_io_thunk, fd, 0);
-    io->fd = fd;
-    io->cb = cb;
-    io->arg = a;
-    live_watchers++;
-    return io;
-}
-static void fk_io_set(sluice_io *io, int ev)
-{
-    int e =
-        (ev & SLUICE_READ ? EV_READ : 0) | (ev & SLUICE_WRITE ? EV_WRITE : 0);
-    ev_io_stop(EV_DEFAULT, &io->w);
-    if (e) {
-        ev_io_set(&io->w, io->fd, e);
-        ev_io_start(EV_DEFAULT, &io->w);
-    }
-}
-static void fk_io_free(sluice_io *io)
-{
-    if (io == NULL)
-        return;
-    ev_io_stop(EV_DEFAULT, &io->w);
-    free(io);
-    live_watchers--;
-}
-static void fk_timer_thunk(struct ev_loop *l, ev_timer *w, int re)
-{
-    sluice_timer *t = (sluice_timer *)w;
-    t->cb(t, t->arg);
-}
-static sluice_timer *fk_timer_new(sluice_ctx *ctx, sluice_timer_cb cb, void *a)
-{
-    sluice_timer *t = calloc(1, sizeof(*t));
-    ev_timer_init(&t->w, fk_timer_thunk, 0, 0);
-    t->cb = cb;
-    t->arg = a;
-    live_watchers++;
-    return t;
-}
-static void fk_timer_start(sluice_timer *t, double s)
-{
-    ev_timer_stop(EV_DEFAULT, &t->w);
-    ev_timer_set(&t->w, s, 0);
-    ev_timer_start(EV_DEFAULT, &t->w);
-}
-static void fk_timer_stop(sluice_timer *t)
-{
-    ev_timer_stop(EV_DEFAULT, &t->w);
-}
-static void fk_timer_free(sluice_timer *t)
-{
-    if (t == NULL)
-        return;
-    ev_timer_stop(EV_DEFAULT, &t->w);
-    free(t);
-    live_watchers--;
-}
-static double fk_now(sluice_ctx *ctx)
-{
-    return ev_now(EV_DEFAULT);
-}
 static void fk_counter_add(sluice_ctx *ctx, const char *name, long long n)
 {
 #define C(f)                                                                   \
@@ -259,12 +147,7 @@ static const char *fk_hostname(sluice_ctx *ctx)
 static sluice_host fake_host(void)
 {
     sluice_host h;
-    memset(&h, 0, sizeof(h));
-    h.size = sizeof(h);
-    h.abi_major = SLUICE_ABI_MAJOR;
-    h.abi_minor = SLUICE_ABI_MINOR;
-    h.log = fk_log;
-    h.vlog = fk_vlog;
+    fakehost_init(&h);
     h.done = fk_done;
     h.txn_id = fk_txn_id;
     h.client = fk_client;
@@ -276,14 +159,6 @@ static sluice_host fake_host(void)
     h.header = fk_header;
     h.rcpt_set = fk_rcpt_set;
     h.rcpt_state = fk_rcpt_state;
-    h.io_new = fk_io_new;
-    h.io_set = fk_io_set;
-    h.io_free = fk_io_free;
-    h.timer_new = fk_timer_new;
-    h.timer_start = fk_timer_start;
-    h.timer_stop = fk_timer_stop;
-    h.timer_free = fk_timer_free;
-    h.now = fk_now;
     h.counter_add = fk_counter_add;
     h.hostname = fk_hostname;
     h.body = fk_body;
@@ -331,7 +206,7 @@ static void rig_init_hop(rig *r, const char *hop, double timeout,
 {
     memset(r, 0, sizeof(*r));
     memset(&ctr, 0, sizeof(ctr));
-    logbuf[0] = '\0';
+    fakehost_log_clear();
     r->host = fake_host();
     snprintf(r->hop, sizeof(r->hop), "%s", hop);
     r->conf = conf_make(r->hop, timeout, maxc, maxidle);
@@ -343,7 +218,7 @@ static void rig_init_hop(rig *r, const char *hop, double timeout,
 static void rig_fini(rig *r)
 {
     sluice_stage_v1.worker_stop(r->inst, 0);
-    assert_int_equal(live_watchers, 0);
+    assert_int_equal(fakehost_live(), 0);
     sluice_stage_v1.fini(r->inst);
     free(r->conf);
 }
@@ -474,7 +349,8 @@ static void loop_until_done(sluice_txn **ts, size_t n, double secs)
     }
     ev_timer_stop(EV_DEFAULT, &guard);
     if (expired)
-        fail_msg("transactions not done within %.1fs; log:\n%s", secs, logbuf);
+        fail_msg("transactions not done within %.1fs; log:\n%s", secs,
+                 fakehost.log);
 }
 
 static const char msg1[] =
@@ -706,7 +582,7 @@ static void test_stage_refused(void **state)
     assert_string_equal(t->reply[0], want);
     assert_string_equal(t->reply[1], want);
     assert_int_equal(ctr.tempfail_rcpts, 2);
-    assert_non_null(strstr(logbuf, "Connection refused"));
+    assert_non_null(strstr(fakehost.log, "Connection refused"));
     txn_free(&r, t);
     rig_fini(&r);
 }
@@ -735,7 +611,7 @@ static void test_stage_dead_pooled_connection(void **state)
     assert_int_equal(t->st[1], SLUICE_RCPT_DONE);
     assert_int_equal(ctr.connections_reused, 1);
     assert_int_equal(ctr.connections_opened, 2);
-    assert_non_null(strstr(logbuf, "retrying on a fresh one"));
+    assert_non_null(strstr(fakehost.log, "retrying on a fresh one"));
     txn_free(&r, t);
     rig_fini(&r);
     sink_stop(&s);
@@ -808,7 +684,7 @@ static void test_stage_timeout_and_abort(void **state)
     assert_int_equal(txn_eom(&r, t), SLUICE_PENDING);
     ev_run(EV_DEFAULT, EVRUN_NOWAIT);
     sluice_stage_v1.on_abort(r.inst, t, t->slot);
-    assert_int_equal(live_watchers, 0); /* its connection is gone */
+    assert_int_equal(fakehost_live(), 0); /* its connection is gone */
     {
         struct timespec ts = {0, 400 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -1013,10 +889,10 @@ static void test_stage_next_hop_forms(void **state)
     for (f = 0; f < sizeof(bad) / sizeof(bad[0]); f++) {
         sluice_host h = fake_host();
         void *conf = conf_make(bad[f], 5, 4, 4), *inst = NULL;
-        logbuf[0] = '\0';
+        fakehost_log_clear();
         if (sluice_stage_v1.init(NULL, &h, conf, &inst) != -1)
             fail_msg("next_hop '%s' was accepted", bad[f]);
-        assert_non_null(strstr(logbuf, "next_hop"));
+        assert_non_null(strstr(fakehost.log, "next_hop"));
         free(conf);
     }
 }
@@ -1039,11 +915,11 @@ static void test_stage_quarantine_and_stop(void **state)
     t = txn_make("ST", msg1, 1);
     txn_eom(&r, t);
     loop_until_done(&t, 1, 5);
-    assert_int_equal(live_watchers, 2); /* the pooled connection */
+    assert_int_equal(fakehost_live(), 2); /* the pooled connection */
     txn_free(&r, t);
     /* a graceful stop closes the pool; then the loop has nothing left */
     sluice_stage_v1.worker_stop(r.inst, 1);
-    assert_int_equal(live_watchers, 0);
+    assert_int_equal(fakehost_live(), 0);
     ev_run(EV_DEFAULT, 0); /* returns: no watchers left */
     rig_fini(&r);
     sink_stop(&s);

@@ -26,155 +26,14 @@
 
 #include <sluice/stage.h>
 
+#include "fakehost.h"
 #include "pgpool.h"
 
 /* ---------------------------------------------------------------- */
-/* The fake engine: the loop part of the host table                */
-
-struct sluice_io {
-    ev_io w;
-    sluice_io_cb cb;
-    void *arg;
-};
-
-struct sluice_timer {
-    ev_timer w;
-    sluice_timer_cb cb;
-    void *arg;
-};
+/* The fake engine: the loop part of the host table (fakehost.c)    */
 
 static struct ev_loop *loop;
-static int live_watchers;
-static int write_watches; /* io_set() calls asking for writability */
-static char logbuf[16384];
-
-static void fk_vlog(sluice_ctx *ctx, sluice_txn *t, int lvl, const char *fmt,
-                    va_list ap) SLUICE_PRINTF(4, 0);
-static void fk_log(sluice_ctx *ctx, sluice_txn *t, int lvl, const char *fmt,
-                   ...) SLUICE_PRINTF(4, 5);
-
-static void fk_vlog(sluice_ctx *ctx, sluice_txn *t, int lvl, const char *fmt,
-                    va_list ap)
-{
-    size_t n = strlen(logbuf);
-    if (n + 700 < sizeof(logbuf)) {
-        vsnprintf(logbuf + n, sizeof(logbuf) - n - 1, fmt, ap);
-        n = strlen(logbuf);
-        logbuf[n] = '\n';
-        logbuf[n + 1] = '\0';
-    }
-}
-
-static void fk_log(sluice_ctx *ctx, sluice_txn *t, int lvl, const char *fmt,
-                   ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fk_vlog(ctx, t, lvl, fmt, ap);
-    va_end(ap);
-}
-
-static void fk_io_thunk(struct ev_loop *l, ev_io *w, int revents)
-{
-    sluice_io *io = (sluice_io *)w;
-    int ev = 0;
-    if (revents & EV_READ)
-        ev |= SLUICE_READ;
-    if (revents & EV_WRITE)
-        ev |= SLUICE_WRITE;
-    io->cb(io, ev, io->arg);
-}
-
-static sluice_io *fk_io_new(sluice_ctx *ctx, int fd, sluice_io_cb cb, void *arg)
-{
-    sluice_io *io = calloc(1, sizeof(*io));
-    ev_io_init(&io->w, fk_io_thunk, fd, 0);
-    io->cb = cb;
-    io->arg = arg;
-    live_watchers++;
-    return io;
-}
-
-static void fk_io_set(sluice_io *io, int events)
-{
-    int ev = (events & SLUICE_READ ? EV_READ : 0) |
-             (events & SLUICE_WRITE ? EV_WRITE : 0);
-    ev_io_stop(loop, &io->w);
-    if (ev & EV_WRITE)
-        write_watches++;
-    if (ev) {
-        ev_io_set(&io->w, io->w.fd, ev);
-        ev_io_start(loop, &io->w);
-    }
-}
-
-static void fk_io_free(sluice_io *io)
-{
-    ev_io_stop(loop, &io->w);
-    live_watchers--;
-    free(io);
-}
-
-static void fk_timer_thunk(struct ev_loop *l, ev_timer *w, int revents)
-{
-    sluice_timer *t = (sluice_timer *)w;
-    t->cb(t, t->arg);
-}
-
-static sluice_timer *fk_timer_new(sluice_ctx *ctx, sluice_timer_cb cb,
-                                  void *arg)
-{
-    sluice_timer *t = calloc(1, sizeof(*t));
-    ev_init(&t->w, fk_timer_thunk);
-    t->cb = cb;
-    t->arg = arg;
-    live_watchers++;
-    return t;
-}
-
-static void fk_timer_start(sluice_timer *t, double s)
-{
-    ev_timer_stop(loop, &t->w);
-    ev_timer_set(&t->w, s, 0.);
-    ev_timer_start(loop, &t->w);
-}
-
-static void fk_timer_stop(sluice_timer *t)
-{
-    ev_timer_stop(loop, &t->w);
-}
-
-static void fk_timer_free(sluice_timer *t)
-{
-    ev_timer_stop(loop, &t->w);
-    live_watchers--;
-    free(t);
-}
-
-static double fk_now(sluice_ctx *ctx)
-{
-    return ev_now(loop);
-}
-
 static sluice_host host;
-
-static void host_setup(void)
-{
-    memset(&host, 0, sizeof(host));
-    host.size = sizeof(host);
-    host.abi_major = SLUICE_ABI_MAJOR;
-    host.abi_minor = SLUICE_ABI_MINOR;
-    host.log = fk_log;
-    host.vlog = fk_vlog;
-    host.io_new = fk_io_new;
-    host.io_set = fk_io_set;
-    host.io_free = fk_io_free;
-    host.timer_new = fk_timer_new;
-    host.timer_start = fk_timer_start;
-    host.timer_stop = fk_timer_stop;
-    host.timer_free = fk_timer_free;
-    host.now = fk_now;
-}
 
 /* ---------------------------------------------------------------- */
 /* Helpers                                                          */
@@ -299,7 +158,7 @@ static pgpool *pool_new(const char *d, double qtimeout, size_t max)
 static void pool_free(pgpool *p)
 {
     pgpool_free(p);
-    assert_int_equal(live_watchers, 0);
+    assert_int_equal(fakehost_live(), 0);
 }
 
 static int query1(pgpool *p, const char *sql, outcome *o)
@@ -452,7 +311,7 @@ static void test_large(void **state)
 
     assert_non_null(big);
     assert_int_equal(query1(p, "SELECT 1", &warm), 0); /* connected */
-    w0 = write_watches;
+    w0 = fakehost.io_write_sets;
     for (i = 0; i < BIG; i++)
         big[i] = (char)(i * 7 + i / 4096);
     v[0] = big;
@@ -461,7 +320,8 @@ static void test_large(void **state)
     assert_int_equal(o.calls, 1);
     if (!o.ok)
         fail_msg("large insert: %s", o.error);
-    assert_true(write_watches > w0); /* libpq's buffer was flushed late */
+    /* libpq's buffer was flushed late */
+    assert_true(fakehost.io_write_sets > w0);
     /* the server's digest of what it stored is the digest of what we
      * sent */
     {
@@ -609,7 +469,7 @@ static void test_server_down_and_back(void **state)
         assert_false(q[i].ok);
     }
     assert_true(ev_time() - t0 < 1.2);
-    assert_non_null(strstr(logbuf, "database"));
+    assert_non_null(strstr(fakehost.log, "database"));
     /* back: the pool reconnects by itself (back-off at most 0.5 s) */
     assert_int_equal(pg_ctl("start"), 0);
     t0 = ev_time();
@@ -629,7 +489,7 @@ static void test_server_down_and_back(void **state)
     pgpool_stats_get(p, &st);
     assert_true(st.connects >= 2);
     assert_true(st.connect_failures >= 1);
-    assert_non_null(strstr(logbuf, "re-established"));
+    assert_non_null(strstr(fakehost.log, "re-established"));
     pool_free(p);
 }
 
@@ -663,6 +523,6 @@ int main(void)
              "host=%s/pg/run dbname=sluice user=sluice passfile=/dev/null",
              state_dir);
     loop = ev_default_loop(0);
-    host_setup();
+    fakehost_init(&host);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "pact.h"
 #include "plang.h"
 #include "plist.h"
 
@@ -414,7 +415,19 @@ static const struct {
      "1:11: :count needs require \"relational\""},
     {"require \"sluice\";\nif client :cidr \"10.0.0.0/33\" { stop; }",
      "2:4: client: \"10.0.0.0/33\" is not a network"},
-    {"redirect \"a@b\";", "1:1: redirect is not supported"},
+    {"redirect \"not an address\";",
+     "1:10: redirect: \"not an address\" is not an address"},
+    {"redirect :copy \"a@b.test\";", "1:10: :copy needs require \"copy\""},
+    {"redirect;", "1:1: redirect: missing a string"},
+    {"require \"enotify\"; notify \"xmpp:a@b.test\";",
+     "1:27: notify: \"xmpp:a@b.test\": only the mailto"},
+    {"require \"enotify\"; notify \"mailto:?subject=x\";",
+     "1:27: notify: the mailto URI has no address"},
+    {"require \"enotify\"; notify \"mailto:a@b.test?subject=%zz\";",
+     "1:27: notify: bad %-escape"},
+    {"require \"enotify\"; notify :importance \"7\" \"mailto:a@b.test\";",
+     "1:20: notify: :importance is"},
+    {"notify \"mailto:a@b.test\";", "1:1: notify needs require \"enotify\""},
     {"fileinto \"Junk\";", "1:1: fileinto is not supported"},
     {"\"str\";", "1:1: expected a command"},
     {"reject \"x\";", "1:1: reject needs require \"reject\""},
@@ -633,6 +646,207 @@ static void test_nets(void **state)
     assert_int_equal(plang_net_parse("2001:db8::/129", &n), -1);
 }
 
+/* ------------------------------------------------------ redirect, notify */
+
+#define RN(x)                                                                  \
+    "require [\"sluice\", \"variables\", \"copy\", \"enotify\", "              \
+    "\"reject\"];\n" x
+
+static const tmsg msg_auto = {
+    .headers = {{"Subject", "Out of office"},
+                {"Auto-Submitted", "auto-replied"}},
+    .sender = "",
+    .rcpts = {"bob@example.org"},
+    .score = 1,
+};
+
+static const tmsg msg_auto_no = {
+    .headers = {{"Subject", "hand written"}, {"Auto-Submitted", " No "}},
+    .sender = "a@example.com",
+    .rcpts = {"bob@example.org"},
+};
+
+typedef struct rcase {
+    const char *name;
+    const char *script;
+    const tmsg *msg;
+    plang_action action;
+    const char *redirects; /* "a|b" */
+    int keep_cancelled;
+    /* "RCPTS;SUBJECT;BODY;FROM;MESSAGE;IMPORTANCE|..." */
+    const char *notifies;
+    const char *error; /* run-time error prefix, or NULL: none */
+} rcase;
+
+static const rcase rcases[] = {
+    {"redirect replaces", RN("redirect \"alice@test.example\";"), &msg_plain,
+     PLANG_REDIRECT, "alice@test.example", 1, "", NULL},
+    {"redirect :copy keeps", RN("redirect :copy \"alice@test.example\";"),
+     &msg_plain, PLANG_KEEP, "alice@test.example", 0, "", NULL},
+    {"redirect then keep", RN("redirect \"a@x.test\"; keep;"), &msg_plain,
+     PLANG_KEEP, "a@x.test", 0, "", NULL},
+    {"keep then redirect", RN("keep; redirect \"a@x.test\";"), &msg_plain,
+     PLANG_KEEP, "a@x.test", 0, "", NULL},
+    {"redirect twice, once",
+     RN("redirect \"a@x.test\"; redirect \"A@X.test\";"
+        " redirect :copy \"b@x.test\";"),
+     &msg_plain, PLANG_REDIRECT, "a@x.test|b@x.test", 1, "", NULL},
+    {"discard and redirect", RN("discard; redirect :copy \"a@x.test\";"),
+     &msg_plain, PLANG_REDIRECT, "a@x.test", 1, "", NULL},
+    {"quarantine and redirect",
+     RN("redirect \"a@x.test\"; quarantine \"held\";"), &msg_spam,
+     PLANG_QUARANTINE, "a@x.test", 1, "", NULL},
+    {"reject drops redirect", RN("redirect \"a@x.test\"; reject \"no\";"),
+     &msg_plain, PLANG_REJECT, "", 0, "", NULL},
+    {"redirect with variable",
+     RN("set \"who\" \"sec\"; redirect \"${who}@x.test\";"), &msg_plain,
+     PLANG_REDIRECT, "sec@x.test", 1, "", NULL},
+    {"redirect bad at run time",
+     RN("set \"who\" \"a b\"; tagsubject \"[x]\"; redirect \"${who}\";"
+        " discard;"),
+     &msg_plain, PLANG_KEEP, "", 0, "", "line 2: redirect to an invalid"},
+    {"redirect after stop", RN("stop; redirect \"a@x.test\";"), &msg_plain,
+     PLANG_KEEP, "", 0, "", NULL},
+    {"notify", RN("notify :message \"hi ${score}\" \"mailto:admin@x.test\";"),
+     &msg_plain, PLANG_KEEP, "", 0, "admin@x.test;;;;hi 3.50;2", NULL},
+    {"notify uri fields",
+     RN("notify :from \"Gate <gw@x.test>\" :importance \"1\" "
+        "\"mailto:a@x.test,b%40x.test?to=c@x.test&subject=Alert%20now&"
+        "body=see%0Athis&cc=ignored@x.test\";"),
+     &msg_plain, PLANG_KEEP, "", 0,
+     "a@x.test,b@x.test,c@x.test;Alert now;see\nthis;gw@x.test;;1", NULL},
+    {"notify twice, once",
+     RN("notify :message \"m\" \"mailto:a@x.test\"; notify :message \"m\" "
+        "\"mailto:a@x.test\"; notify \"mailto:a@x.test\";"),
+     &msg_plain, PLANG_KEEP, "", 0, "a@x.test;;;;m;2|a@x.test;;;;;2", NULL},
+    {"notify bad :from", RN("notify :from \"nope\" \"mailto:a@x.test\";"),
+     &msg_plain, PLANG_KEEP, "", 0, "a@x.test;;;;;2", NULL},
+    {"notify with reject", RN("notify \"mailto:a@x.test\"; reject \"go\";"),
+     &msg_plain, PLANG_REJECT, "", 0, "a@x.test;;;;;2", NULL},
+    {"notify auto-submitted skipped", RN("notify \"mailto:a@x.test\";"),
+     &msg_auto, PLANG_KEEP, "", 0, "", NULL},
+    {"notify auto-submitted no", RN("notify \"mailto:a@x.test\";"),
+     &msg_auto_no, PLANG_KEEP, "", 0, "a@x.test;;;;;2", NULL},
+    {"notify bad uri at run time",
+     RN("set \"u\" \"mailto:\"; notify \"${u}\"; discard;"), &msg_plain,
+     PLANG_KEEP, "", 0, "", "line 2: notify: the mailto URI has no address"},
+    {"valid_notify_method",
+     RN("if valid_notify_method [\"mailto:a@x.test\", \"mailto:b@x.test\"] "
+        "{ discard; }"),
+     &msg_plain, PLANG_DISCARD, "", 0, "", NULL},
+    {"valid_notify_method no",
+     RN("if valid_notify_method \"xmpp:a@x.test\" { discard; }"), &msg_plain,
+     PLANG_KEEP, "", 0, "", NULL},
+};
+
+static void join_result(const plang_result *r, char *red, size_t rn, char *ntf,
+                        size_t nn)
+{
+    size_t o = 0;
+
+    red[0] = ntf[0] = '\0';
+    for (size_t i = 0; i < r->nredirects; i++)
+        o += (size_t)snprintf(red + o, rn - o, "%s%s", i ? "|" : "",
+                              r->redirects[i]);
+    o = 0;
+    for (size_t i = 0; i < r->nnotifies; i++) {
+        const plang_notify *n = &r->notifies[i];
+        o += (size_t)snprintf(ntf + o, nn - o, "%s", i ? "|" : "");
+        for (size_t k = 0; k < n->nrcpts; k++)
+            o += (size_t)snprintf(ntf + o, nn - o, "%s%s", k ? "," : "",
+                                  n->rcpts[k]);
+        o += (size_t)snprintf(ntf + o, nn - o, ";%s;%s;%s;%s;%d", n->subject,
+                              n->body, n->from, n->message, n->importance);
+    }
+}
+
+static void test_redirect_notify(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(rcases) / sizeof(rcases[0]); i++) {
+        const rcase *c = &rcases[i];
+        char err[256], red[1024], ntf[2048];
+        plang_script *s =
+            plang_compile(c->script, strlen(c->script), NULL, err, sizeof(err));
+        plang_facts f;
+        plang_result r;
+
+        if (s == NULL)
+            fail_msg("%s: %s", c->name, err);
+        t_facts(c->msg, &f);
+        assert_int_equal(plang_eval(s, &f, &r), 0);
+        if (r.action != c->action)
+            fail_msg("%s: action %s, expected %s", c->name,
+                     plang_action_name(r.action), plang_action_name(c->action));
+        join_result(&r, red, sizeof(red), ntf, sizeof(ntf));
+        if (strcmp(red, c->redirects) != 0)
+            fail_msg("%s: redirects \"%s\", expected \"%s\"", c->name, red,
+                     c->redirects);
+        if (r.keep_cancelled != c->keep_cancelled)
+            fail_msg("%s: keep_cancelled %d", c->name, r.keep_cancelled);
+        if (strcmp(ntf, c->notifies) != 0)
+            fail_msg("%s: notifies \"%s\", expected \"%s\"", c->name, ntf,
+                     c->notifies);
+        if (c->error ? strncmp(r.error, c->error, strlen(c->error)) != 0
+                     : r.error[0] != '\0')
+            fail_msg("%s: error \"%s\"", c->name, r.error);
+        plang_result_free(&r);
+        plang_free(s);
+    }
+}
+
+/* The notification's text: headers a loop check and a reader rely on. */
+static void test_notify_message(void **state)
+{
+    plang_notify n;
+    pact_info in;
+    char err[64], *m;
+    size_t len;
+
+    (void)state;
+    memset(&n, 0, sizeof(n));
+    assert_int_equal(plang_mailto("mailto:admin@x.test?subject=Caf%C3%A9", &n,
+                                  err, sizeof(err)),
+                     0);
+    n.from = strdup("");
+    n.message = strdup("line one\nline two\r\n.dot");
+    n.importance = 1;
+    memset(&in, 0, sizeof(in));
+    in.from = "postmaster@gw.test";
+    in.hostname = "gw.test";
+    in.id = "ABC123";
+    in.mta_id = "4XyZ";
+    in.sender = "evil@x.test\r\nBcc: injected@x.test";
+    in.rcpts = "<bob@example.org>";
+    in.subject = "hello\r\nX-Injected: 1";
+    in.hfrom = "Eve <evil@x.test>";
+    in.score = 7.5;
+    in.action = "keep";
+    in.now = 0;
+    in.seq = 2;
+    m = pact_message(&in, &n, &len);
+    assert_non_null(m);
+    assert_int_equal(strlen(m), len);
+    assert_non_null(
+        strstr(m, "From: postmaster@gw.test\r\nTo: admin@x.test\r\n"));
+    assert_non_null(strstr(m, "\r\nSubject: =?utf-8?B?Q2Fmw6k=?=\r\n"));
+    assert_non_null(strstr(m, "\r\nAuto-Submitted: auto-notified\r\n"));
+    assert_non_null(strstr(m, "\r\nMessage-ID: <ABC123.notify2@gw.test>\r\n"));
+    assert_non_null(strstr(m, "\r\nDate: Thu, 01 Jan 1970 00:00:00 +0000\r\n"));
+    assert_non_null(strstr(m, "\r\nImportance: high\r\n"));
+    assert_non_null(strstr(m, "\r\n\r\nline one\r\nline two\r\n.dot\r\n"));
+    assert_non_null(strstr(m, "ABC123 (MTA queue id 4XyZ)"));
+    /* nothing from the message becomes a header line of its own */
+    assert_null(strstr(m, "\nBcc:"));
+    assert_null(strstr(m, "\nX-Injected"));
+    assert_null(strstr(m, "\r\r"));
+    for (size_t i = 0; i < len; i++)
+        if (m[i] == '\n')
+            assert_true(i > 0 && m[i - 1] == '\r');
+    free(m);
+    plang_notify_free(&n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -643,6 +857,8 @@ int main(void)
         cmocka_unit_test(test_default_policy),
         cmocka_unit_test(test_lists),
         cmocka_unit_test(test_nets),
+        cmocka_unit_test(test_redirect_notify),
+        cmocka_unit_test(test_notify_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

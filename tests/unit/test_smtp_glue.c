@@ -34,10 +34,12 @@
 
 #include <sluice/stage.h>
 
+#include "fakehost.h"
+
 extern const struct sluice_stage sluice_stage_v1;
 
 /* ---------------------------------------------------------------- */
-/* The fake engine                                                   */
+/* The fake engine: the chain (the loop part is fakehost.c)          */
 
 typedef struct fk_rcpt {
     char *addr, *params, *reply;
@@ -62,21 +64,8 @@ struct sluice_txn {
     int running;
 };
 
-struct sluice_io {
-    ev_io w;
-    sluice_io_cb cb;
-    void *arg;
-};
-
-struct sluice_timer {
-    ev_timer w;
-    sluice_timer_cb cb;
-    void *arg;
-};
-
 static struct ev_loop *loop;
-static int n_new, n_free, n_eom, n_aborted, n_live_io, n_live_timer;
-static int n_write_events;
+static int n_new, n_free, n_eom, n_aborted;
 static int small_sndbuf; /* shrink the server side of new sessions */
 static char last_msg[8192];
 static size_t last_mlen;
@@ -84,105 +73,16 @@ static char last_client[512], last_sender[256];
 static long long c_sessions, c_refused, c_errors, c_timeouts;
 static int txn_seq;
 
-static void fh_log(sluice_ctx *ctx, sluice_txn *txn, int level, const char *fmt,
-                   ...) SLUICE_PRINTF(4, 5);
-static void fh_log(sluice_ctx *ctx, sluice_txn *txn, int level, const char *fmt,
-                   ...)
-{
-    va_list ap;
-
-    if (getenv("SMTP_GLUE_VERBOSE") == NULL)
-        return;
-    va_start(ap, fmt);
-    fprintf(stderr, "[%d %s] ", level, txn ? txn->id : "-");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-static void fh_io_thunk(struct ev_loop *l, ev_io *w, int re)
-{
-    struct sluice_io *io = (struct sluice_io *)w;
-    if (re & EV_WRITE)
-        n_write_events++;
-    io->cb(io,
-           ((re & EV_READ) ? SLUICE_READ : 0) |
-               ((re & EV_WRITE) ? SLUICE_WRITE : 0),
-           io->arg);
-}
-
+/* fakehost's io_new(), shrinking the send buffer of a session first */
 static sluice_io *fh_io_new(sluice_ctx *ctx, int fd, sluice_io_cb cb, void *arg)
 {
-    struct sluice_io *io = calloc(1, sizeof(*io));
     int acc = 0, sz = 4096;
     socklen_t len = sizeof(acc);
 
     if (small_sndbuf &&
         getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 && !acc)
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-    ev_io_init(&io->w, fh_io_thunk, fd, 0);
-    io->cb = cb;
-    io->arg = arg;
-    n_live_io++;
-    return io;
-}
-
-static void fh_io_set(sluice_io *io, int events)
-{
-    int ev = ((events & SLUICE_READ) ? EV_READ : 0) |
-             ((events & SLUICE_WRITE) ? EV_WRITE : 0);
-    ev_io_stop(loop, &io->w);
-    if (ev) {
-        ev_io_set(&io->w, io->w.fd, ev);
-        ev_io_start(loop, &io->w);
-    }
-}
-
-static void fh_io_free(sluice_io *io)
-{
-    if (io == NULL)
-        return;
-    ev_io_stop(loop, &io->w);
-    n_live_io--;
-    free(io);
-}
-
-static void fh_timer_thunk(struct ev_loop *l, ev_timer *w, int re)
-{
-    struct sluice_timer *t = (struct sluice_timer *)w;
-    t->cb(t, t->arg);
-}
-
-static sluice_timer *fh_timer_new(sluice_ctx *ctx, sluice_timer_cb cb,
-                                  void *arg)
-{
-    struct sluice_timer *t = calloc(1, sizeof(*t));
-    ev_timer_init(&t->w, fh_timer_thunk, 0., 0.);
-    t->cb = cb;
-    t->arg = arg;
-    n_live_timer++;
-    return t;
-}
-
-static void fh_timer_start(sluice_timer *t, double s)
-{
-    ev_timer_stop(loop, &t->w);
-    ev_timer_set(&t->w, s, 0.);
-    ev_timer_start(loop, &t->w);
-}
-
-static void fh_timer_stop(sluice_timer *t)
-{
-    ev_timer_stop(loop, &t->w);
-}
-
-static void fh_timer_free(sluice_timer *t)
-{
-    if (t == NULL)
-        return;
-    ev_timer_stop(loop, &t->w);
-    n_live_timer--;
-    free(t);
+    return fakehost_default()->io_new(ctx, fd, cb, arg);
 }
 
 static void fh_counter_add(sluice_ctx *ctx, const char *name, long long n)
@@ -383,18 +283,10 @@ static sluice_host fake_host;
 
 static void fake_host_init(void)
 {
-    memset(&fake_host, 0, sizeof(fake_host));
-    fake_host.size = sizeof(fake_host);
-    fake_host.abi_major = SLUICE_ABI_MAJOR;
-    fake_host.abi_minor = SLUICE_ABI_MINOR;
-    fake_host.log = fh_log;
+    fakehost_init(&fake_host);
+    fakehost.verbose = getenv("SMTP_GLUE_VERBOSE") != NULL;
+    fakehost.txn_label = fh_txn_id;
     fake_host.io_new = fh_io_new;
-    fake_host.io_set = fh_io_set;
-    fake_host.io_free = fh_io_free;
-    fake_host.timer_new = fh_timer_new;
-    fake_host.timer_start = fh_timer_start;
-    fake_host.timer_stop = fh_timer_stop;
-    fake_host.timer_free = fh_timer_free;
     fake_host.counter_add = fh_counter_add;
     fake_host.txn_new = fh_txn_new;
     fake_host.txn_free = fh_txn_free;
@@ -511,8 +403,8 @@ static void stage_end(stage_run *sr)
     sluice_stage_v1.fini(sr->inst);
     close(sr->fd);
     free(sr->conf);
-    assert_int_equal(n_live_io, 0);
-    assert_int_equal(n_live_timer, 0);
+    assert_int_equal(fakehost.live_io, 0);
+    assert_int_equal(fakehost.live_timer, 0);
     assert_int_equal(n_new, n_free); /* every transaction freed */
 }
 
@@ -815,7 +707,7 @@ static void test_backpressure(void **state)
     c.rcvbuf = 4096;
     c.delay = 0.1;
     c.read_delay = 0.3;
-    n_write_events = 0;
+    fakehost.io_write_events = 0;
     small_sndbuf = 1;
     run_one(&c);
     small_sndbuf = 0;
@@ -826,9 +718,9 @@ static void test_backpressure(void **state)
         fprintf(stderr,
                 "backpressure: %d write events, %zu bytes, %zu "
                 "lines\n",
-                n_write_events, c.total, lines);
+                fakehost.io_write_events, c.total, lines);
     assert_true(lines > 1000);       /* in the first 16 KB */
-    assert_true(n_write_events > 0); /* output did back up */
+    assert_true(fakehost.io_write_events > 0); /* output did back up */
     assert_int_equal(c.total, strlen("220 gw.test ESMTP sluice\r\n") +
                                   12000 * strlen("250 2.0.0 Ok\r\n") +
                                   strlen("221 2.0.0 Bye\r\n"));
@@ -894,8 +786,8 @@ static void test_client_gone(void **state)
     assert_int_equal(n_new, 2);
     loop_for(0.5);
     assert_int_equal(n_new, n_free);
-    assert_int_equal(n_live_io, 1);    /* the listener only */
-    assert_int_equal(n_live_timer, 1); /* its accept pause timer */
+    assert_int_equal(fakehost.live_io, 1);    /* the listener only */
+    assert_int_equal(fakehost.live_timer, 1); /* its accept pause timer */
     stage_end(&sr);
 }
 
@@ -952,8 +844,8 @@ static void test_graceful_stop(void **state)
     assert_non_null(strstr(busy.got, "Ok: queued as FAKE\r\n"
                                      "421 4.3.2 gw.test Service shutting "
                                      "down\r\n"));
-    assert_int_equal(n_live_io, 0);
-    assert_int_equal(n_live_timer, 0);
+    assert_int_equal(fakehost.live_io, 0);
+    assert_int_equal(fakehost.live_timer, 0);
     assert_int_equal(n_eom, 2);
     sluice_stage_v1.fini(sr.inst);
     close(sr.fd);
