@@ -15,11 +15,13 @@
 static int log_threshold = SLUICE_LOG_INFO;
 static int log_syslog;
 static char log_role[32] = "sluiced";
+static char log_prog[32] = "sluiced"; /* the program, on stderr lines */
 static const char *log_names[] = {"debug", "info", "warning", "error"};
 
 void log_init(const char *progname, int level, int use_syslog)
 {
     log_threshold = level;
+    snprintf(log_prog, sizeof(log_prog), "%s", progname);
     if (use_syslog && !log_syslog)
         openlog(progname, LOG_PID | LOG_NDELAY, LOG_MAIL);
     else if (!use_syslog && log_syslog)
@@ -82,8 +84,8 @@ void log_vmsg(int level, const char *id, const char *fmt, va_list ap)
     gettimeofday(&tv, NULL);
     localtime_r(&tv.tv_sec, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(stderr, "%s.%03ld sluiced[%ld] %s: %s\n", ts,
-            (long)tv.tv_usec / 1000, (long)getpid(), log_role, line);
+    fprintf(stderr, "%s.%03ld %s[%ld] %s: %s\n", ts,
+            (long)tv.tv_usec / 1000, log_prog, (long)getpid(), log_role, line);
     if (log_syslog)
         syslog(prio[level], "%s: %s", log_role, line);
 }
