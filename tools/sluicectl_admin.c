@@ -418,7 +418,7 @@ int sluicectl_admin_main(int argc, char **argv, const char *dsn,
     }
     if (nargs >= 1 && adm_need_user(args[0]) < 0)
         return ADM_USAGE;
-    if ((c = sluicectl_db_open(dsn, state_dir)) == NULL)
+    if ((c = sluicectl_db_connect("admin", dsn, state_dir)) == NULL)
         return ADM_NOCONN;
     if (strcmp(sub, "add") == 0)
         rc = adm_add(c, args[0], role);

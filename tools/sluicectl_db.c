@@ -94,7 +94,8 @@ static int db_head(void)
 
 /* The private instance's connection string (tools/sluice-pg's layout,
  * shared with the stages through pgpool_private_dsn()). */
-static int db_private_dsn(const char *state, char *buf, size_t bufsz)
+static int db_private_dsn(const char *who, const char *state, char *buf,
+                          size_t bufsz)
 {
     char pass[4096];
     struct stat st;
@@ -102,20 +103,21 @@ static int db_private_dsn(const char *state, char *buf, size_t bufsz)
     snprintf(pass, sizeof(pass), "%s/pg/pgpass", state);
     if (stat(pass, &st) < 0) {
         fprintf(stderr,
-                "sluicectl: db: no database configured (-d DSN or "
+                "sluicectl: %s: no database configured (-d DSN or "
                 "$SLUICE_DB) and no private instance in %s/pg (start one "
                 "with: sluice-pg start %s)\n",
-                state, state);
+                who, state, state);
         return -1;
     }
     if (pgpool_private_dsn(state, buf, bufsz) < 0) {
-        fprintf(stderr, "sluicectl: db: state directory path too long\n");
+        fprintf(stderr, "sluicectl: %s: state directory path too long\n",
+                who);
         return -1;
     }
     return 0;
 }
 
-static PGconn *db_connect(const char *dsn)
+static PGconn *db_connect(const char *who, const char *dsn)
 {
     /* Defaults first: the DSN (expanded from dbname) overrides them. */
     const char *keys[] = {"connect_timeout", "application_name", "dbname",
@@ -124,14 +126,14 @@ static PGconn *db_connect(const char *dsn)
     PGconn *c = PQconnectdbParams(keys, vals, 1);
 
     if (c == NULL) {
-        fprintf(stderr, "sluicectl: db: out of memory\n");
+        fprintf(stderr, "sluicectl: %s: out of memory\n", who);
         return NULL;
     }
     if (PQstatus(c) != CONNECTION_OK) {
         char *e = PQerrorMessage(c), *nl;
         if ((nl = strrchr(e, '\n')) != NULL && nl[1] == '\0')
             *nl = '\0';
-        fprintf(stderr, "sluicectl: db: cannot connect: %s\n", e);
+        fprintf(stderr, "sluicectl: %s: cannot connect: %s\n", who, e);
         PQfinish(c);
         return NULL;
     }
@@ -434,9 +436,9 @@ static int db_migrate(PGconn *c, int to, int init, int quiet, int json)
 
 /* ---------------------------------------------------------------- main */
 
-/* For the other sub-commands (sluicectl_admin.c): the same DSN choice and
- * connection as `db`. */
-PGconn *sluicectl_db_open(const char *dsn, const char *state_dir)
+/* The one choice of database for every sub-command (see the header). */
+PGconn *sluicectl_db_connect(const char *who, const char *dsn,
+                             const char *state_dir)
 {
     char priv[9000], abs[4200], cwd[4096];
 
@@ -452,18 +454,17 @@ PGconn *sluicectl_db_open(const char *dsn, const char *state_dir)
             snprintf(abs, sizeof(abs), "%s/%s", cwd, state_dir);
             state_dir = abs;
         }
-        if (db_private_dsn(state_dir, priv, sizeof(priv)) < 0)
+        if (db_private_dsn(who, state_dir, priv, sizeof(priv)) < 0)
             return NULL;
         dsn = priv;
     }
-    return db_connect(dsn);
+    return db_connect(who, dsn);
 }
 
 int sluicectl_db_main(int argc, char **argv, const char *dsn,
                       const char *state_dir, int json)
 {
     const char *sub;
-    char priv[9000];
     int i, to = db_head(), quiet = 0, rc;
     PGconn *c;
 
@@ -505,18 +506,7 @@ int sluicectl_db_main(int argc, char **argv, const char *dsn,
             return DB_USAGE;
         }
     }
-    if (dsn == NULL || dsn[0] == '\0')
-        dsn = getenv("SLUICE_DB");
-    if (dsn == NULL || dsn[0] == '\0') {
-        if (state_dir == NULL || state_dir[0] == '\0')
-            state_dir = getenv("SLUICE_STATE_DIR");
-        if (state_dir == NULL || state_dir[0] == '\0')
-            state_dir = DB_DEFAULT_STATE;
-        if (db_private_dsn(state_dir, priv, sizeof(priv)) < 0)
-            return DB_NOCONN;
-        dsn = priv;
-    }
-    if ((c = db_connect(dsn)) == NULL)
+    if ((c = sluicectl_db_connect("db", dsn, state_dir)) == NULL)
         return DB_NOCONN;
     if (strcmp(sub, "status") == 0)
         rc = db_status(c, json);

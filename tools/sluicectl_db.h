@@ -34,8 +34,12 @@ enum {
 int sluicectl_db_main(int argc, char **argv, const char *dsn,
                       const char *state_dir, int json);
 
-/* A connection as `db` makes it (dsn, $SLUICE_DB, the private instance
- * under state_dir or $SLUICE_STATE_DIR); NULL with the reason on stderr. */
-PGconn *sluicectl_db_open(const char *dsn, const char *state_dir);
+/* The database of every sub-command: dsn (-d), else $SLUICE_DB, else the
+ * private instance under state_dir (-S), $SLUICE_STATE_DIR or
+ * /var/lib/sluice (relative: to the working directory).  Connected with a
+ * 10 s connect timeout and notices silenced; NULL with the reason on
+ * stderr as "sluicectl: WHO: ..." (who: the sub-command's name). */
+PGconn *sluicectl_db_connect(const char *who, const char *dsn,
+                             const char *state_dir);
 
 #endif

@@ -18,9 +18,9 @@
  * SECURITY: values go to the server as parameters, never into SQL text.
  */
 #include "sluicectl_list.h"
+#include "sluicectl_db.h"
 
 #include "listent.h"
-#include "pgpool.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -124,42 +124,6 @@ static int list_parse(int argc, char **argv, int first, int need_entry,
         return -1;
     }
     return 0;
-}
-
-static PGconn *list_connect(const char *dsn, const char *state_dir)
-{
-    char buf[4096], cwd[2048], abs[4096];
-    const char *keys[] = {"connect_timeout", "application_name", "dbname",
-                          NULL};
-    const char *vals[] = {"10", "sluicectl", NULL, NULL};
-    PGconn *c;
-
-    if (dsn == NULL)
-        dsn = getenv("SLUICE_DB");
-    if (dsn == NULL || *dsn == '\0') {
-        if (state_dir == NULL)
-            state_dir = getenv("SLUICE_STATE_DIR");
-        if (state_dir == NULL || *state_dir == '\0')
-            state_dir = "/var/lib/sluice";
-        if (state_dir[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL) {
-            snprintf(abs, sizeof(abs), "%s/%s", cwd, state_dir);
-            state_dir = abs;
-        }
-        if (pgpool_private_dsn(state_dir, buf, sizeof(buf)) < 0) {
-            fprintf(stderr, "sluicectl: list: state directory too long\n");
-            return NULL;
-        }
-        dsn = buf;
-    }
-    vals[2] = dsn;
-    c = PQconnectdbParams(keys, vals, 1);
-    if (c == NULL || PQstatus(c) != CONNECTION_OK) {
-        fprintf(stderr, "sluicectl: list: cannot connect: %s",
-                c ? PQerrorMessage(c) : "out of memory\n");
-        PQfinish(c);
-        return NULL;
-    }
-    return c;
 }
 
 static int list_add(PGconn *c, const list_args *a, int json)
@@ -320,7 +284,7 @@ int sluicectl_list_main(int argc, char **argv, const char *dsn,
         list_usage(stderr);
         return 2;
     }
-    if ((c = list_connect(dsn, state_dir)) == NULL)
+    if ((c = sluicectl_db_connect("list", dsn, state_dir)) == NULL)
         return 3;
     rc = op == 1   ? list_add(c, &a, json)
          : op == 2 ? list_remove(c, &a, json)

@@ -30,8 +30,8 @@
  * parameters only.
  */
 #include "sluicectl_quarantine.h"
+#include "sluicectl_db.h"
 
-#include "pgpool.h" /* pgpool_private_dsn() */
 #include "sluicectl_release.h"
 
 #include <ctype.h>
@@ -43,7 +43,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -84,56 +83,6 @@ static const char q_usage_text[] =
 
 /* ---------------------------------------------------------------- */
 /* Database                                                         */
-
-static PGconn *q_connect(const char *dsn, const char *state_dir)
-{
-    char priv[9000], abs[4096], cwd[4096], pass[4200];
-    const char *keys[] = {"connect_timeout", "application_name", "dbname",
-                          NULL};
-    const char *vals[] = {"10", "sluicectl", NULL, NULL};
-    struct stat st;
-    PGconn *c;
-
-    if (dsn == NULL || dsn[0] == '\0')
-        dsn = getenv("SLUICE_DB");
-    if (dsn == NULL || dsn[0] == '\0') {
-        if (state_dir == NULL || state_dir[0] == '\0')
-            state_dir = getenv("SLUICE_STATE_DIR");
-        if (state_dir == NULL || state_dir[0] == '\0')
-            state_dir = Q_DEFAULT_STATE;
-        /* libpq reads a host starting with '/' as a socket directory */
-        if (state_dir[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL) {
-            snprintf(abs, sizeof(abs), "%s/%s", cwd, state_dir);
-            state_dir = abs;
-        }
-        snprintf(pass, sizeof(pass), "%s/pg/pgpass", state_dir);
-        if (stat(pass, &st) < 0) {
-            fprintf(stderr,
-                    "sluicectl: quarantine: no database configured (-d DSN "
-                    "or $SLUICE_DB) and no private instance in %s/pg\n",
-                    state_dir);
-            return NULL;
-        }
-        if (pgpool_private_dsn(state_dir, priv, sizeof(priv)) < 0) {
-            fprintf(stderr, "sluicectl: quarantine: state path too long\n");
-            return NULL;
-        }
-        dsn = priv;
-    }
-    vals[2] = dsn;
-    if ((c = PQconnectdbParams(keys, vals, 1)) == NULL)
-        return NULL;
-    if (PQstatus(c) != CONNECTION_OK) {
-        char *e = PQerrorMessage(c), *nl;
-        if ((nl = strrchr(e, '\n')) != NULL && nl[1] == '\0')
-            *nl = '\0';
-        fprintf(stderr, "sluicectl: quarantine: cannot connect: %s\n", e);
-        PQfinish(c);
-        return NULL;
-    }
-    PQsetNoticeProcessor(c, NULL, NULL);
-    return c;
-}
 
 /* Runs sql; the result if it succeeded, else NULL with the error shown. */
 static PGresult *q_exec(PGconn *c, const char *sql, int n,
@@ -656,7 +605,7 @@ int sluicectl_quarantine_main(int argc, char **argv, const char *dsn,
             return q_usage("no message ID on", "stdin");
         }
     }
-    if ((c = q_connect(dsn, state_dir)) == NULL) {
+    if ((c = sluicectl_db_connect("quarantine", dsn, state_dir)) == NULL) {
         rc = Q_NOCONN;
         goto free_ids;
     }
