@@ -6,7 +6,9 @@
  * conf.d (-c CONFDIR), relative paths under the state directory (-S, else
  * $SLUICE_STATE_DIR, else conf.d's engine `state_dir`, else
  * /var/lib/sluice); without that key, bayes.db there (the stage's
- * default).  Learning uses the library's writer (bayes.h): the writer lock
+ * default).  When conf.d cannot be read but a state directory is named
+ * (-S or $SLUICE_STATE_DIR), STATE/bayes.db, with a line on stderr.
+ * Learning uses the library's writer (bayes.h): the writer lock
  * for the whole run, one commit at the end (a new file renamed into
  * place), so running workers keep classifying with the old table and pick
  * the new one up at their next `refresh`; nothing is reloaded.
@@ -101,17 +103,29 @@ static int lr_resolve(const lr_opts *o, char **db, long long *min_spam,
     *min_spam = *min_ham = 50; /* the stage's defaults */
     buf_init(&err);
     if (conf_read_dir(o->confdir, &t, &err) != 0) {
-        if (o->db == NULL) {
+        if (state == NULL || *state == '\0')
+            state = getenv("SLUICE_STATE_DIR");
+        if (o->db != NULL) {
+            *db = util_strdup(o->db);
+        } else if (state != NULL && *state != '\0') {
+            /* a state directory named, no configuration: the stage's
+             * default database there, said aloud */
+            *db = util_printf("%s/bayes.db", state);
+            fprintf(stderr,
+                    "%ssluicectl: learn: no configuration read; using %s "
+                    "(the bayes stage's default): name the configuration "
+                    "with -c to use its `database`\n",
+                    err.data ? err.data : "", *db);
+        } else {
             fprintf(stderr,
                     "%ssluicectl: learn: cannot find the database: name it "
-                    "with -B, or the configuration with -c\n",
+                    "with -B, the configuration with -c, or the state "
+                    "directory with -S\n",
                     err.data ? err.data : "");
             rc = LR_ERROR;
         }
         conf_tree_free(&t);
         buf_free(&err);
-        if (rc == 0)
-            *db = util_strdup(o->db);
         return rc;
     }
     buf_free(&err);

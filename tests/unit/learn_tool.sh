@@ -77,9 +77,18 @@ rc=0; "$CTL" learn -B "$T/b.db" eggs "$one_spam" 2>/dev/null || rc=$?
 [ "$rc" = 2 ] || fail "bad class: exit $rc"
 rc=0; "$CTL" learn -B "$T/b.db" spam 2>/dev/null || rc=$?
 [ "$rc" = 2 ] || fail "no files: exit $rc"
-rc=0; "$CTL" learn -c "$T/nowhere" spam "$one_spam" 2>"$T/err" || rc=$?
+rc=0; SLUICE_STATE_DIR= "$CTL" learn -c "$T/nowhere" spam "$one_spam" 2>"$T/err" || rc=$?
 [ "$rc" = 3 ] || fail "no configuration: exit $rc"
 grep -q "name it with -B" "$T/err" || fail "$(cat "$T/err")"
+# no configuration but a state directory: the stage's default database
+# there, said on stderr
+mkdir -p "$T/state2"
+rc=0; SLUICE_STATE_DIR= "$CTL" -S "$T/state2" learn -c "$T/nowhere" spam "$one_spam" \
+    >"$T/out" 2>"$T/err" || rc=$?
+[ "$rc" = 0 ] || fail "state directory without configuration: exit $rc"
+[ -s "$T/state2/bayes.db" ] || fail "no database in the state directory"
+grep -q "no configuration read; using $T/state2/bayes.db" "$T/err" ||
+    fail "fallback database not said: $(cat "$T/err")"
 rc=0; "$CTL" learn -B "$T/no/such/dir/x.db" spam "$one_spam" 2>/dev/null || rc=$?
 [ "$rc" = 3 ] || fail "unwritable: exit $rc"
 echo "learn_tool.sh: ok"
