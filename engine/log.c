@@ -39,6 +39,11 @@ void log_set_level(int level)
     log_threshold = level;
 }
 
+int log_on(int level)
+{
+    return level >= log_threshold;
+}
+
 int log_level_parse(const char *s, int *level)
 {
     int i;

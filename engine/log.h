@@ -14,6 +14,8 @@
 void log_init(const char *progname, int level, int use_syslog);
 void log_set_role(const char *role); /* "master", "worker 1" */
 void log_set_level(int level);
+/* 1 if a line at `level` would be written: skip building costly lines */
+int log_on(int level);
 int log_level_parse(const char *s, int *level);
 
 void log_vmsg(int level, const char *id, const char *fmt, va_list ap)

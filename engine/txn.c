@@ -307,6 +307,8 @@ static void txn_log_summary(sluice_txn *t)
     double total = (ev_now(t->w->loop) - t->t_start) * 1000.0;
     static const char *rs[] = {"open", "done", "tempfail", "rejected"};
 
+    if (!log_on(SLUICE_LOG_INFO))
+        return;
     buf_init(&b);
     buf_printf(&b, "from=<%s> to=", t->sender.addr);
     for (i = 0; i < t->nrcpts; i++)
