@@ -97,50 +97,6 @@ static int cm_note(conf_undo *u, const char *path, buf *err)
     return 0;
 }
 
-/* Writes `path` whole: temporary file, fsync, rename. */
-static int cm_write(const char *path, const char *data, size_t len, mode_t mode,
-                    uid_t uid, gid_t gid, buf *err)
-{
-    char *tmp = util_printf("%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    size_t off = 0;
-
-    if (fd < 0) {
-        buf_printf(err, "%s: %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            goto fail;
-        off += (size_t)w;
-    }
-    if (fchmod(fd, mode) < 0 || fsync(fd) < 0)
-        goto fail;
-    if (fchown(fd, uid, gid) < 0) {
-        /* not fatal: an unprivileged test run cannot give files away */
-    }
-    if (close(fd) < 0) {
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    if (rename(tmp, path) < 0)
-        goto fail;
-    free(tmp);
-    return 0;
-fail:
-    buf_printf(err, "%s: write failed: %s", path, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    free(tmp);
-    return -1;
-}
-
 static void cm_sync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -161,7 +117,7 @@ int conf_undo_restore(conf_undo *u, buf *err)
     for (i = u->n; i > 0; i--) {
         cm_snap *s = &u->e[i - 1];
         if (s->existed) {
-            if (cm_write(s->path, s->data ? s->data : "", s->len, s->mode,
+            if (util_write_atomic(s->path, s->data ? s->data : "", s->len, s->mode,
                          s->uid, s->gid, err) < 0)
                 rc = -1;
         } else if (unlink(s->path) < 0 && errno != ENOENT) {
@@ -604,7 +560,7 @@ static int cm_apply(cm_dir *d, const char *dir, size_t si, size_t pos,
         cm_block_text(F, S->b0, S->b1, &x);
         cm_splice(F, S->b0, S->b1, N->b0, &x, &out);
         if (cm_note(u, F->path, err) < 0 ||
-            cm_write(F->path, out.data, out.len, F->mode, F->uid, F->gid, err) <
+            util_write_atomic(F->path, out.data, out.len, F->mode, F->uid, F->gid, err) <
                 0)
             goto out;
     } else if (P && P->file == S->file) {
@@ -612,7 +568,7 @@ static int cm_apply(cm_dir *d, const char *dir, size_t si, size_t pos,
         cm_block_text(F, S->b0, S->b1, &x);
         cm_splice(F, S->b0, S->b1, P->b1, &x, &out);
         if (cm_note(u, F->path, err) < 0 ||
-            cm_write(F->path, out.data, out.len, F->mode, F->uid, F->gid, err) <
+            util_write_atomic(F->path, out.data, out.len, F->mode, F->uid, F->gid, err) <
                 0)
             goto out;
     } else if (P && N && P->file == N->file) {
@@ -624,7 +580,7 @@ static int cm_apply(cm_dir *d, const char *dir, size_t si, size_t pos,
             cm_block_text(F, S->b0, S->b1, &x);
         cm_splice(G, N->b0, N->b0, N->b0, &x, &out);
         if (cm_note(u, G->path, err) < 0 || cm_note(u, F->path, err) < 0 ||
-            cm_write(G->path, out.data, out.len, G->mode, G->uid, G->gid, err) <
+            util_write_atomic(G->path, out.data, out.len, G->mode, G->uid, G->gid, err) <
                 0)
             goto out;
         if (F->nsecs == 1) {
@@ -636,7 +592,7 @@ static int cm_apply(cm_dir *d, const char *dir, size_t si, size_t pos,
         } else {
             out.len = 0;
             cm_remove(F, S->b0, S->b1, &out);
-            if (cm_write(F->path, out.data, out.len, F->mode, F->uid, F->gid,
+            if (util_write_atomic(F->path, out.data, out.len, F->mode, F->uid, F->gid,
                          err) < 0)
                 goto out;
         }
@@ -670,13 +626,13 @@ static int cm_apply(cm_dir *d, const char *dir, size_t si, size_t pos,
             }
         } else {
             cm_block_text(F, S->b0, S->b1, &x);
-            if (cm_write(path, x.data, x.len, F->mode, F->uid, F->gid, err) <
+            if (util_write_atomic(path, x.data, x.len, F->mode, F->uid, F->gid, err) <
                 0) {
                 free(path);
                 goto out;
             }
             cm_remove(F, S->b0, S->b1, &out);
-            if (cm_write(F->path, out.data, out.len, F->mode, F->uid, F->gid,
+            if (util_write_atomic(F->path, out.data, out.len, F->mode, F->uid, F->gid,
                          err) < 0) {
                 free(path);
                 goto out;

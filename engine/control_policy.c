@@ -112,49 +112,6 @@ static int cp_read_path(const char *path, buf *b, mode_t *mode, buf *err)
     return rc < 0 ? -1 : 1;
 }
 
-/* Replaces path by data atomically (temporary file, fsync, rename). */
-static int cp_write(const char *path, const char *data, size_t len, mode_t mode,
-                    buf *err)
-{
-    char *tmp = util_printf("%s.tmp.%ld", path, (long)getpid());
-    int fd =
-        open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-    size_t off = 0;
-
-    if (fd < 0) {
-        buf_printf(err, "%s: %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    if (off < len || fsync(fd) < 0 || close(fd) < 0) {
-        buf_printf(err, "%s: write failed: %s", tmp, strerror(errno));
-        if (off < len)
-            close(fd);
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    if (fchmodat(AT_FDCWD, tmp, mode, 0) < 0) {
-        /* the umask may have narrowed it; keep going */
-    }
-    if (rename(tmp, path) < 0) {
-        buf_printf(err, "rename %s: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    return 0;
-}
-
 void control_policy_show(struct master *m, buf *reply)
 {
     chain *ch = master_chain(m);
@@ -273,7 +230,8 @@ void control_policy_install(struct master *m, buf *reply)
         goto fail;
     if ((had_old = cp_read_path(target, &old, &mode, &err)) < 0)
         goto fail;
-    if (cp_write(target, next.data ? next.data : "", next.len, mode, &err) < 0)
+    if (util_write_atomic(target, next.data ? next.data : "", next.len, mode,
+                          (uid_t)-1, (gid_t)-1, &err) < 0)
         goto fail;
     if (added_key &&
         conf_set_option(master_confdir(m), stage, "script", target, &err) < 0)
@@ -305,7 +263,8 @@ restore : {
     buf e2;
     buf_init(&e2);
     if (had_old
-            ? cp_write(target, old.data ? old.data : "", old.len, mode, &e2) < 0
+            ? util_write_atomic(target, old.data ? old.data : "", old.len,
+                                mode, (uid_t)-1, (gid_t)-1, &e2) < 0
             : unlink(target) < 0)
         log_error("policy-install: cannot restore %s: %s", target,
                   e2.len ? e2.data : strerror(errno));

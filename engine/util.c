@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void util_oom(size_t n)
 {
@@ -341,4 +343,49 @@ double util_now(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* See util.h. */
+int util_write_atomic(const char *path, const char *data, size_t len,
+                      mode_t mode, uid_t uid, gid_t gid, buf *err)
+{
+    char *tmp = util_printf("%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                  mode);
+    size_t off = 0;
+
+    if (fd < 0) {
+        buf_printf(err, "%s: %s", tmp, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            goto fail;
+        off += (size_t)w;
+    }
+    if (fchmod(fd, mode) < 0 || fsync(fd) < 0)
+        goto fail;
+    if (fchown(fd, uid, gid) < 0) {
+        /* not fatal: an unprivileged test run cannot give files away */
+    }
+    if (close(fd) < 0) {
+        fd = -1;
+        goto fail;
+    }
+    fd = -1;
+    if (rename(tmp, path) < 0)
+        goto fail;
+    free(tmp);
+    return 0;
+fail:
+    buf_printf(err, "%s: write failed: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    free(tmp);
+    return -1;
 }

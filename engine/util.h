@@ -10,6 +10,7 @@
 #define SLUICE_UTIL_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdarg.h>
 
 void *util_malloc(size_t n);
@@ -57,5 +58,12 @@ int util_parse_endpoint(const char *s, util_endpoint *ep);
 int util_set_nonblock(int fd);
 int util_set_cloexec(int fd);
 double util_now(void); /* CLOCK_MONOTONIC seconds */
+
+/* Replaces `path` by `data` atomically: a temporary file beside it (not
+ * following a symbolic link), fchmod to `mode`, fchown to uid/gid
+ * ((uid_t)-1/(gid_t)-1: unchanged; a refusal is not an error), fsync,
+ * rename.  0, or -1 with the reason in err and no temporary file left. */
+int util_write_atomic(const char *path, const char *data, size_t len,
+                      mode_t mode, uid_t uid, gid_t gid, buf *err);
 
 #endif
