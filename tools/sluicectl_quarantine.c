@@ -101,29 +101,13 @@ static PGresult *q_exec(PGconn *c, const char *sql, int n,
 
 /* The row id for ID (a row id or a message id); 0 and a message if
  * there is none, -1 on a database error. */
-static long long q_resolve(PGconn *c, const char *id, int lock)
+static long long q_resolve(PGconn *c, const char *id)
 {
-    const char *v[1] = {id};
-    PGresult *r;
-    long long rid;
+    char err[512];
+    long long rid = sluicectl_quarantine_ref(c, id, 0, err, sizeof(err));
 
-    r = q_exec(c,
-               lock ? "SELECT id FROM quarantine_message WHERE id::text = $1 "
-                      "OR msg_id = $1 ORDER BY id LIMIT 2 FOR UPDATE"
-                    : "SELECT id FROM quarantine_message WHERE id::text = $1 "
-                      "OR msg_id = $1 ORDER BY id LIMIT 2",
-               1, v, 0);
-    if (r == NULL)
-        return -1;
-    if (PQntuples(r) != 1) {
-        fprintf(stderr, "sluicectl: quarantine: %s '%s'%s\n",
-                PQntuples(r) ? "more than one message is" : "no message",
-                id, PQntuples(r) ? ": give the row id" : "");
-        PQclear(r);
-        return 0;
-    }
-    rid = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
+    if (rid <= 0)
+        fprintf(stderr, "sluicectl: quarantine: %s\n", err);
     return rid;
 }
 
@@ -283,7 +267,7 @@ static int q_show(PGconn *c, const char *id, int raw, int json)
     long long rid;
     json_t *o;
 
-    if ((rid = q_resolve(c, id, 0)) <= 0)
+    if ((rid = q_resolve(c, id)) <= 0)
         return rid < 0 ? Q_FAIL : SLUICECTL_Q_NOTFOUND;
     snprintf(idbuf, sizeof(idbuf), "%lld", rid);
     if (raw) {
@@ -452,7 +436,7 @@ static int q_delete(PGconn *c, const char *id, int purge)
     PGresult *r;
     long long rid;
 
-    if ((rid = q_resolve(c, id, 0)) <= 0)
+    if ((rid = q_resolve(c, id)) <= 0)
         return rid < 0 ? Q_FAIL : SLUICECTL_Q_NOTFOUND;
     snprintf(idbuf, sizeof(idbuf), "%lld", rid);
     snprintf(by, sizeof(by), "sluicectl:%s", who);

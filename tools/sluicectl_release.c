@@ -360,28 +360,37 @@ none:
     return -1;
 }
 
-/* Row id for ref (locked until COMMIT); 0 none or ambiguous (r->err),
- * -1 database error. */
-static long long rel_resolve(rel_run *r, const char *ref)
+/* See sluicectl_release.h. */
+long long sluicectl_quarantine_ref(PGconn *c, const char *ref, int lock,
+                                   char *err, size_t errsz)
 {
     const char *v[1] = {ref};
     PGresult *res;
-    long long rid;
+    long long rid = 0;
+    size_t n;
 
-    res = rel_exec(r,
-                   "SELECT id FROM quarantine_message WHERE id::text = $1 "
-                   "OR msg_id = $1 ORDER BY id LIMIT 2 FOR UPDATE",
-                   1, v, 0);
-    if (res == NULL)
-        return -1;
-    if (PQntuples(res) != 1) {
-        rel_err(r, "%s '%s'%s",
-                PQntuples(res) ? "more than one message is" : "no message", ref,
-                PQntuples(res) ? ": give the row id" : "");
-        PQclear(res);
-        return 0;
+    res = PQexecParams(c,
+                       lock ? "SELECT id FROM quarantine_message WHERE "
+                              "id::text = $1 OR msg_id = $1 ORDER BY id "
+                              "LIMIT 2 FOR UPDATE"
+                            : "SELECT id FROM quarantine_message WHERE "
+                              "id::text = $1 OR msg_id = $1 ORDER BY id "
+                              "LIMIT 2",
+                       1, NULL, v, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        snprintf(err, errsz, "database: %s",
+                 res ? PQresultErrorMessage(res) : PQerrorMessage(c));
+        n = strlen(err);
+        while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+            err[--n] = '\0';
+        rid = -1;
+    } else if (PQntuples(res) != 1) {
+        snprintf(err, errsz, "%s '%s'%s",
+                 PQntuples(res) ? "more than one message is" : "no message",
+                 ref, PQntuples(res) ? ": give the row id" : "");
+    } else {
+        rid = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     }
-    rid = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
     return rid;
 }
@@ -425,7 +434,7 @@ static int rel_one(rel_run *r, const char *ref, sluicectl_release_cb cb,
     r->err[0] = '\0';
     if (rel_simple(r, "BEGIN") < 0)
         goto out;
-    if ((rid = rel_resolve(r, ref)) <= 0) {
+    if ((rid = sluicectl_quarantine_ref(r->c, ref, 1, r->err, sizeof(r->err))) <= 0) {
         if (rid == 0)
             res.status = SLUICECTL_REL_NOTFOUND;
         goto rollback;

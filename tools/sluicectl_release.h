@@ -91,4 +91,11 @@ int sluicectl_release(PGconn *c, const char *const *ids, size_t n,
 
 const char *sluicectl_release_status_name(int status);
 
+/* The row id of a quarantined message named by `ref` (its row id or its
+ * Message-ID), locked FOR UPDATE until the transaction ends when `lock`
+ * is set.  > 0 the id; 0 none or more than one (err says which); -1 a
+ * database error (err says it). */
+long long sluicectl_quarantine_ref(PGconn *c, const char *ref, int lock,
+                                   char *err, size_t errsz);
+
 #endif
