@@ -13,7 +13,7 @@ add_test(NAME bayes_corpus COMMAND test_bayes_corpus ${SLUICE_CORPUS} 3000)
 add_test(NAME bayes_tool COMMAND bash ${CMAKE_SOURCE_DIR}/tests/unit/bayes_tool.sh
          $<TARGET_FILE:sluice-bayes> ${SLUICE_CORPUS})
 add_executable(test_bayes_stage ${CMAKE_SOURCE_DIR}/tests/unit/test_bayes_stage.c)
-target_link_libraries(test_bayes_stage PRIVATE sluice_bayes ${CMOCKA_LIB} ${CMAKE_DL_LIBS})
+target_link_libraries(test_bayes_stage PRIVATE sluice_bayes sluice_stageconf ${CMOCKA_LIB} ${CMAKE_DL_LIBS})
 add_dependencies(test_bayes_stage bayes_stage)
 add_test(NAME bayes_stage COMMAND test_bayes_stage $<TARGET_FILE:bayes_stage>)
 add_test(NAME bayes_conf COMMAND bash ${CMAKE_SOURCE_DIR}/tests/unit/bayes_conf.sh
@@ -21,7 +21,7 @@ add_test(NAME bayes_conf COMMAND bash ${CMAKE_SOURCE_DIR}/tests/unit/bayes_conf.
 # auto-learn: the journal (append, apply, torn records, appends during
 # applies) and the stage queueing by the score without BAYES_*
 add_executable(test_bayes_autolearn ${CMAKE_SOURCE_DIR}/tests/unit/test_bayes_autolearn.c)
-target_link_libraries(test_bayes_autolearn PRIVATE sluice_bayes ${CMOCKA_LIB} ${CMAKE_DL_LIBS})
+target_link_libraries(test_bayes_autolearn PRIVATE sluice_bayes sluice_stageconf ${CMOCKA_LIB} ${CMAKE_DL_LIBS})
 add_dependencies(test_bayes_autolearn bayes_stage)
 add_test(NAME bayes_autolearn COMMAND test_bayes_autolearn $<TARGET_FILE:bayes_stage>)
 # `sluicectl learn`: database from conf.d / -S / -B, counts, --json,

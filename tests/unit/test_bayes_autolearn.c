@@ -32,6 +32,7 @@
 
 #include "bayes.h"
 #include "mime.h"
+#include "stageconf.h"
 
 static const char *so_path;
 static const sluice_stage *stage;
@@ -341,55 +342,19 @@ static sluice_host host = {
     .state_dir = fake_state_dir,
 };
 
-/* The stage's configuration from its directive defaults, with `set`
- * (NAME, VALUE pairs) applied. */
+/* The stage's configuration as sluiced fills it (stageconf.h): every
+ * default, then `set` (NAME, VALUE pairs). */
 static void *conf_new(const char *const *set)
 {
-    const sluice_directive *d;
-    char *c = calloc(1, stage->conf_size);
-    size_t i;
+    void *c = stageconf_new(stage, set);
 
     assert_non_null(c);
-    for (d = stage->directives; d->name != NULL; d++) {
-        void *field = c + d->offset;
-        const char *v = d->dflt;
-        for (i = 0; set[i] != NULL; i += 2)
-            if (strcmp(set[i], d->name) == 0)
-                v = set[i + 1];
-        switch (d->type) {
-        case SLUICE_CONF_STRING:
-            *(char **)field = v ? strdup(v) : NULL;
-            break;
-        case SLUICE_CONF_BOOL:
-            *(int *)field = v && strcmp(v, "yes") == 0;
-            break;
-        case SLUICE_CONF_INT:
-            *(long long *)field = v ? atoll(v) : 0;
-            break;
-        case SLUICE_CONF_DURATION:
-            *(double *)field = v ? strtod(v, NULL) : 0;
-            break;
-        case SLUICE_CONF_SIZE:
-            *(size_t *)field = v ? strtoull(v, NULL, 10) * 1048576u : 0;
-            break;
-        case SLUICE_CONF_STRLIST:
-            *(char ***)field = NULL;
-            break;
-        default:
-            fail_msg("directive %s: type not handled by the test", d->name);
-        }
-    }
     return c;
 }
 
 static void conf_free(void *c)
 {
-    const sluice_directive *d;
-
-    for (d = stage->directives; d->name != NULL; d++)
-        if (d->type == SLUICE_CONF_STRING)
-            free(*(char **)((char *)c + d->offset));
-    free(c);
+    stageconf_free(stage, c);
 }
 
 /* One message through EOM and close: `other` is the other stages' score

@@ -21,6 +21,7 @@
 
 #include "bayes.h"
 #include "mime.h"
+#include "stageconf.h"
 
 static const char *so_path;
 static const sluice_stage *stage;
@@ -141,56 +142,20 @@ static sluice_host host = {
 
 /* ---------------------------------------------------------------- conf */
 
-/* The stage's configuration from its directive defaults, as the engine
- * would fill it, with `database` set and an optional `score` list. */
-static void *conf_new(const char *db, char **scores)
+/* The stage's configuration as sluiced fills it (stageconf.h): every
+ * default, `database` set, and an optional `score` line. */
+static void *conf_new(const char *db, const char *scores)
 {
-    const sluice_directive *d;
-    char *c = calloc(1, stage->conf_size);
+    const char *set[] = {"database", db, scores ? "score" : NULL, scores, NULL};
+    void *c = stageconf_new(stage, set);
 
     assert_non_null(c);
-    for (d = stage->directives; d->name != NULL; d++) {
-        void *field = c + d->offset;
-        const char *v = d->dflt;
-        if (strcmp(d->name, "database") == 0)
-            v = db;
-        switch (d->type) {
-        case SLUICE_CONF_STRING:
-            *(char **)field = v ? strdup(v) : NULL;
-            break;
-        case SLUICE_CONF_BOOL:
-            *(int *)field = v && strcmp(v, "yes") == 0;
-            break;
-        case SLUICE_CONF_INT:
-            *(long long *)field = v ? atoll(v) : 0;
-            break;
-        case SLUICE_CONF_DURATION:
-            *(double *)field = v ? strtod(v, NULL) : 0;
-            break;
-        case SLUICE_CONF_SIZE: /* "64M" and the like */
-            *(size_t *)field =
-                v ? strtoull(v, NULL, 10) *
-                        (strchr(v, 'M') ? 1048576u : strchr(v, 'k') ? 1024u : 1u)
-                  : 0;
-            break;
-        case SLUICE_CONF_STRLIST:
-            *(char ***)field = scores;
-            break;
-        default:
-            fail_msg("directive %s: type not handled by the test", d->name);
-        }
-    }
     return c;
 }
 
 static void conf_free(void *c)
 {
-    const sluice_directive *d;
-
-    for (d = stage->directives; d->name != NULL; d++)
-        if (d->type == SLUICE_CONF_STRING)
-            free(*(char **)((char *)c + d->offset));
-    free(c);
+    stageconf_free(stage, c);
 }
 
 /* ---------------------------------------------------------------- data */
@@ -363,10 +328,10 @@ static void test_stage(void **state)
 static void test_scores(void **state)
 {
     char dir[] = "/tmp/sluice-bayess-XXXXXX", path[256];
-    char *good[] = {"BAYES_99", "7.5", "BAYES_00", "-0.25", NULL};
-    char *bad_band[] = {"BAYES_42", "1", NULL};
-    char *bad_value[] = {"BAYES_99", "lots", NULL};
-    char *odd[] = {"BAYES_99", NULL};
+    const char *good = "BAYES_99 7.5 BAYES_00 -0.25";
+    const char *bad_band = "BAYES_42 1";
+    const char *bad_value = "BAYES_99 lots";
+    const char *odd = "BAYES_99";
     void *conf, *inst = NULL;
 
     (void)state;
