@@ -6,6 +6,7 @@
 #
 #   bench/accuracy.sh [bayes_accuracy options...]
 #       -k FOLDS (5)  -t THRESHOLD (0.9)  -w OSB_WINDOW (1)  -r SEED (1)
+#       -d DEDUP_MIN (4; 0: count equal-count clues every time)
 #       -b folds of consecutive names   -v list the misclassified
 #
 # Each fold's table learns only the other folds' messages.  Without

@@ -21,7 +21,7 @@ measured on the remaining fold, in turn (nested, so the figure printed
 for the selection is itself held-out).  Asserts nothing.
 
 Usage: accuracy_combined.py [-k FOLDS] [-r SEED] [-b] [--select]
-           [--sluicectl PATH] [--plugins DIR] [--conf DIR] CORPUS
+           [--dump FILE] [--sluicectl PATH] [--plugins DIR] [--conf DIR] CORPUS
 Corpus: ham/ and spam/ (hard ham: a path with "hard" in it, or hard_ham/).
 """
 import argparse
@@ -39,8 +39,8 @@ BANDS = ["BAYES_00", "BAYES_05", "BAYES_20", "BAYES_40", "BAYES_50",
          "BAYES_60", "BAYES_80", "BAYES_95", "BAYES_99"]
 # Band weight tables compared (score of BAYES_00 .. BAYES_99): the shape
 # of the stage's first defaults (-3 .. 4) scaled, i.e. one free parameter,
-# the weight of Bayes against the rules.  x1.5 is what conf.d ships now
-# (chosen with --select: README, "Accuracy").
+# the weight of Bayes against the rules.  x1.25 is what conf.d ships now
+# (chosen with --select on folds of consecutive names: README, "Accuracy").
 BASE = [-3, -2, -1, 0, 0, 1, 2, 3, 4]
 TABLES = {"x%g" % f: [round(w * f, 2) for w in BASE]
           for f in (1, 1.25, 1.5, 1.75, 2)}
@@ -124,7 +124,8 @@ def scan_fold(args, tmp, f, train, test):
         for s in o["symbols"]:
             if s["name"] in BANDS:  # not meta rules named BAYES_...
                 bayes, bscore = s["name"], s["score"]
-        out[o["file"]] = (o["score"], o["score"] - bscore, bayes)
+        out[o["file"]] = (o["score"], o["score"] - bscore, bayes,
+                          [(s["name"], s["score"]) for s in o["symbols"]])
     if len(out) != len(test):
         sys.exit("fold %d: %d of %d scanned; stderr: %s" %
                  (f, len(out), len(test), r.stderr[-2000:]))
@@ -198,8 +199,12 @@ def main():
     ap.add_argument("--plugins", default="build/plugins.d")
     ap.add_argument("--conf", default="conf.d")
     ap.add_argument("--without", default="dns,blocklist")
+    ap.add_argument("--dump", metavar="FILE",
+                    help="write one JSON line per message (class, fold, "
+                    "score, symbols) for study")
     ap.add_argument("corpus")
     args = ap.parse_args()
+    dump = open(args.dump, "w") if args.dump else None
 
     msgs = corpus_messages(args.corpus)
     if not msgs:
@@ -224,8 +229,12 @@ def main():
             test = [m for m in msgs if fold[m[0]] == f]
             out = scan_fold(args, tmp, f, train, test)
             for p, c in test:
-                total, rules, band = out[p]
+                total, rules, band, syms = out[p]
                 res.append((p, c, total, rules, band, f))
+                if dump:
+                    dump.write(json.dumps({"file": p, "class": c, "fold": f,
+                                           "score": total,
+                                           "symbols": syms}) + "\n")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     el = time.time() - t0

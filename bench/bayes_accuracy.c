@@ -3,7 +3,7 @@
  * corpus laid out as ham/ and spam/ (bench/accuracy.sh runs it).
  *
  *   bayes_accuracy [-b] [-v] [-k FOLDS] [-t THRESHOLD] [-w OSB] [-c CLUES]
- *                  [-m MIN_DEV] [-S STRENGTH] [-r SEED] CORPUS
+ *                  [-m MIN_DEV] [-S STRENGTH] [-d DEDUP_MIN] [-r SEED] CORPUS
  *
  * Every message is tokenized once.  Messages are shuffled (seeded, so runs
  * repeat) and dealt into k folds per class; for each fold a fresh
@@ -183,7 +183,7 @@ int main(int argc, char **argv)
 
     bayes_tok_opts_default(&to);
     bayes_params_default(&bp);
-    while ((opt = getopt(argc, argv, "bvk:t:w:c:m:S:r:")) != -1) {
+    while ((opt = getopt(argc, argv, "bvk:t:w:c:m:S:d:r:")) != -1) {
         switch (opt) {
         case 'b':
             blocked = 1;
@@ -209,6 +209,9 @@ int main(int argc, char **argv)
         case 'S':
             bp.strength = strtod(optarg, NULL);
             break;
+        case 'd':
+            bp.dedup_min = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
         case 'r':
             seed = strtoull(optarg, NULL, 10);
             break;
@@ -220,7 +223,8 @@ int main(int argc, char **argv)
     usage:
         fprintf(stderr,
                 "usage: bayes_accuracy [-b] [-v] [-k FOLDS] [-t THRESHOLD] "
-                "[-w OSB] [-c CLUES] [-m MIN_DEV] [-S STRENGTH] [-r SEED] "
+                "[-w OSB] [-c CLUES] [-m MIN_DEV] [-S STRENGTH] [-d DEDUP_MIN] "
+                "[-r SEED] "
                 "CORPUS\n");
         return 2;
     }
@@ -337,9 +341,9 @@ int main(int argc, char **argv)
                argv[optind], n[C_SPAM], n[C_EASY], n[C_HARD], k,
                (unsigned long long)seed0);
     printf("tokenizer: OSB window %d, max %zu tokens, %.0f tokens/message; "
-           "clues %zu, min_dev %.2f, strength %.2f\n",
+           "clues %zu, min_dev %.2f, strength %.2f, dedup_min %u\n",
            to.osb_window, to.max_tokens, (double)ntok / (double)s.n,
-           bp.max_clues, bp.min_dev, bp.strength);
+           bp.max_clues, bp.min_dev, bp.strength, (unsigned)bp.dedup_min);
     printf("at threshold %.2f: spam recall %.2f %%", bp.threshold,
            n[C_SPAM] ? 100.0 * (double)flagged[C_SPAM] / (double)n[C_SPAM]
                      : 0.0);

@@ -12,7 +12,7 @@
  *   policy default
  *       print the built-in default policy.
  * FILE "@default" is the built-in default policy.  The thresholds of
- * conf.d (tag_score 5, quarantine_score 15) are preset; --var overrides.
+ * conf.d (tag_score 5, quarantine_score 12) are preset; --var overrides.
  *
  * The message's header is read as written (unfolded, not RFC 2047
  * decoded, at most 1000 fields); the envelope sender defaults to its
@@ -439,7 +439,7 @@ static int pol_check(int argc, char **argv, int json, const char **vars,
 
 int sluicectl_policy_main(int argc, char **argv, int json)
 {
-    const char *vars[POL_MAX_LIST + 3] = {"tag_score=5", "quarantine_score=15"};
+    const char *vars[POL_MAX_LIST + 3] = {"tag_score=5", "quarantine_score=12"};
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {

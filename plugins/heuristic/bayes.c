@@ -5,7 +5,13 @@
  *     p(w) = (spam(w)/nspam) / (spam(w)/nspam + ham(w)/nham)
  *     f(w) = (s * x + n * p(w)) / (s + n),   n = spam(w) + ham(w)
  * so that a token seen once or twice stays near the prior x.  Tokens whose
- * f is within min_dev of 0.5 say little and are left out; the rest (or, if
+ * f is within min_dev of 0.5 say little and are left out.  Tokens with
+ * exactly the same counts (spam, ham), seen in at least dedup_min
+ * messages, enter once: such a group is nearly always one piece of
+ * evidence counted several times (the words of one header line, a
+ * template's fixed words, a phrase and its pairs), and Fisher's method
+ * assumes independent clues - counted many times, a few correlated groups
+ * push both S and H to 1 and the message to 0.5.  The rest (or, if
  * max_clues is set, the max_clues furthest from 0.5) are combined with
  * Fisher's method: if the f were uniformly random, -2 sum ln f would follow
  * a chi-square law with 2n degrees of freedom, so
@@ -19,11 +25,14 @@
  * Measured choices (bench/accuracy.sh, 5-fold on the development corpus):
  * words + bigrams beat OSB pairs up to distance 4 (the correlated pairs
  * push both S and H to 1: more spam lands at 0.5), and using every clue
- * beat the 150 strongest.
+ * beat the 150 strongest; counting equal-count clues once (dedup_min 4)
+ * lifted spam recall at 0.1 % of ham flagged from 88.6 to 95.2 % with
+ * folds of consecutive names, and from 97-98 to 99.2 % with shuffled ones
+ * (README, Benchmarks).
  *
  * Interface and diagnostics: bayes.h.  No allocation beyond a per-call
- * clue array; -1 from bayes_classify() only means "not trained enough"
- * (or ENOMEM).
+ * clue array and its count set; -1 from bayes_classify() only means "not
+ * trained enough" (or ENOMEM).
  */
 #include "bayes.h"
 
@@ -53,6 +62,7 @@ void bayes_params_default(bayes_params *p)
     p->prior = 0.5;
     p->min_dev = 0.1;
     p->max_clues = 0;
+    p->dedup_min = 4;
     p->min_spam = 50;
     p->min_ham = 50;
     p->threshold = 0.9;
@@ -140,6 +150,21 @@ const char *bayes_band(double prob)
     return bands[i].name;
 }
 
+/* Add the count pair of a clue to the set (open addressing, mask + 1 a
+ * power of two, more than twice the clues): 1 if it was there already. */
+static int bayes_seen_counts(uint64_t *set, size_t mask, const bayes_slot *sl)
+{
+    uint64_t key = ((uint64_t)sl->spam << 32 | sl->ham) + 1; /* never 0 */
+    size_t i;
+
+    for (i = (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 32) & mask; set[i] != 0;
+         i = (i + 1) & mask)
+        if (set[i] == key)
+            return 1;
+    set[i] = key;
+    return 0;
+}
+
 /* Order clues by distance from 0.5, furthest first. */
 static int bayes_cmp_dev(const void *a, const void *b)
 {
@@ -154,7 +179,8 @@ int bayes_classify(const bayes_table *t, const bayes_toks *tk,
 {
     bayes_params dflt;
     double *f, ns, nh, lnf = 0.0, ln1f = 0.0;
-    size_t i, n = 0, use;
+    uint64_t *seen = NULL;
+    size_t i, n = 0, use, seen_mask = 0;
 
     if (p == NULL) {
         bayes_params_default(&dflt);
@@ -167,6 +193,14 @@ int bayes_classify(const bayes_table *t, const bayes_toks *tk,
         return -1;
     if ((f = malloc((tk->count + 1) * sizeof(*f))) == NULL)
         return -1;
+    if (p->dedup_min > 0) {
+        for (seen_mask = 63; seen_mask + 1 < tk->count * 2 + 2;)
+            seen_mask = seen_mask * 2 + 1;
+        if ((seen = calloc(seen_mask + 1, sizeof(*seen))) == NULL) {
+            free(f);
+            return -1;
+        }
+    }
     ns = (double)t->nspam;
     nh = (double)t->nham;
     for (i = 0; i < tk->count; i++) {
@@ -184,6 +218,9 @@ int bayes_classify(const bayes_table *t, const bayes_toks *tk,
         fw = (p->strength * p->prior + cnt * pw) / (p->strength + cnt);
         if (fabs(fw - 0.5) < p->min_dev)
             continue;
+        if (seen != NULL && cnt >= (double)p->dedup_min &&
+            bayes_seen_counts(seen, seen_mask, sl))
+            continue;
         /* keep clear of log(0) */
         f[n++] = fw < 1e-6 ? 1e-6 : fw > 1 - 1e-6 ? 1 - 1e-6 : fw;
     }
@@ -197,6 +234,7 @@ int bayes_classify(const bayes_table *t, const bayes_toks *tk,
         ln1f += log(1.0 - f[i]);
     }
     free(f);
+    free(seen);
     r->used = use;
     if (use == 0) {
         r->prob = 0.5;

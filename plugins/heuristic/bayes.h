@@ -57,7 +57,7 @@ extern "C" {
 
 /* Bumped whenever the tokens a message yields change: a database built by
  * another tokenizer version is refused. */
-#define BAYES_TOKENIZER_VERSION 1
+#define BAYES_TOKENIZER_VERSION 2 /* 2: HTML attribute names */
 
 /* ------------------------------------------------------------------ */
 /* Tokenizer                                                          */
@@ -139,6 +139,10 @@ typedef struct bayes_params {
     double prior;     /* Robinson's x, default 0.5 */
     double min_dev;   /* ignore tokens with |f - 0.5| below, default 0.1 */
     size_t max_clues; /* use only the strongest N; default 0: all */
+    /* Clues with the same spam and ham counts, seen in at least this many
+     * messages, count once (they are nearly always the same evidence:
+     * words of one header line, a phrase and its pairs); default 4, 0: off */
+    uint32_t dedup_min;
     uint64_t min_spam, min_ham; /* training needed first, default 50 each */
     double threshold;           /* "spam" at or above, default 0.9 */
 } bayes_params;

@@ -117,8 +117,9 @@ int bayes_file_check(const void *img, size_t len, char *err, size_t errlen)
     }
     if (h->tok_version != BAYES_TOKENIZER_VERSION) {
         db_err(err, errlen,
-               "built by tokenizer version %u, this is %u: "
-               "relearn",
+               "built by tokenizer version %u, this build's is %u "
+               "(its tokens are no longer made): remove it and learn "
+               "again (relearn)",
                h->tok_version, BAYES_TOKENIZER_VERSION);
         return -1;
     }

@@ -119,6 +119,14 @@ typedef struct rules_link {
     char *href;
 } rules_link;
 
+/* A text part's place in rules_view.text (decoded; HTML as text). */
+typedef struct rules_tpart {
+    int part;              /* index for in.part() */
+    int parent;            /* its multipart's index, -1 for none */
+    int html;              /* text/html */
+    size_t off, len;       /* bytes of rules_view.text */
+} rules_tpart;
+
 typedef struct rules_view {
     bayes_input in;        /* headers and parts */
     const char *raw;       /* the whole message, may be NULL */
@@ -139,6 +147,11 @@ typedef struct rules_view {
     size_t nlinks, alinks;
     size_t html_bytes;     /* decoded HTML parts */
     size_t html_text;      /* visible text those parts yield */
+    size_t html_imgs;      /* <img> tags in them */
+    size_t html_hidden;    /* visible bytes in the background's colour */
+    size_t body_off;       /* where the text after the Subject line starts */
+    rules_tpart *tparts;   /* the text parts, in order */
+    size_t ntparts, atparts;
 } rules_view;
 
 /* Build the derived fields of v (in, raw, env_from, now already set).

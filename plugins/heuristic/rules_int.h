@@ -26,8 +26,25 @@ typedef enum rules_eval_fn {
     EV_SUBJECT_ALL_CAPS,    /* at least arg letters, none lower case */
     EV_CHARSET_MISMATCH,    /* declared charset vs script of the text */
     EV_MISSING_HEADER,      /* header `sarg` absent */
+    /* rules_eval.c: structural signs */
+    EV_HTML_ONLY,           /* text/html without a text/plain part */
+    EV_MIME_NO_TEXT,        /* parts, none of them text */
+    EV_BODY_CAPS_RATIO,     /* >= arg % capitals of >= arg2 letters */
+    EV_EXCLAIM_DENSITY,     /* >= arg '!', >= arg2 per 1000 bytes */
+    EV_MONEY_DENSITY,       /* >= arg amounts, >= arg2 per 1000 bytes */
+    EV_ALTERNATIVE_MISMATCH, /* plain/html alternatives share < arg */
+    EV_IMAGE_ONLY_HTML,     /* images, fewer than arg visible letters */
+    EV_FROM_NAME_ADDRESS,   /* display name is an address elsewhere */
+    EV_REPLY_TO_OTHER_DOMAIN, /* Reply-To domain is not From's */
+    EV_SUBJECT_TRAILING_ID, /* >= arg blanks then an id at the end */
+    EV_MANY_RECIPIENTS,     /* >= arg addresses in To and Cc */
+    EV_HELO_IP_MISMATCH,    /* a HELO IP is not the client's */
+    EV_HTML_COLOR_HIDDEN,   /* >= arg letters in the background colour */
     EV_COUNT
 } rules_eval_fn;
+
+/* What an eval function takes (rules_eval_args()). */
+enum { EVA_NONE = 0, EVA_NUM, EVA_NUM2, EVA_HEADER };
 
 /* Meta expression in postfix form. */
 enum { MX_NUM, MX_REF, MX_EXT, MX_NOT, MX_NEG, MX_BIN };
@@ -71,7 +88,7 @@ typedef struct rule {
     int prefilter;    /* Hyperscan finds candidates, PCRE2 confirms */
     /* eval rules */
     rules_eval_fn fn;
-    double arg;
+    double arg, arg2;
     char *sarg;
     /* meta rules */
     char *meta_src;
@@ -126,6 +143,14 @@ void rules_match_free(rules_set *rs);
 /* Evaluate built-in test r on v: hit count (0 or 1). */
 int rules_eval_run(const rule *r, const rules_view *v);
 int rules_eval_lookup(const char *name);
+/* EVA_* for function fn (rules_eval.c). */
+int rules_eval_args(rules_eval_fn fn);
+/* The tests of rules_eval.c (fn >= EV_HTML_ONLY): hit count (0 or 1). */
+int rules_eval_more(const rule *r, const rules_view *v);
+/* rules_view.c helpers rules_eval.c shares. */
+const sluice_header *rules_view_header(const rules_view *v, const char *name,
+                                       size_t nth);
+void rules_host_domain(const char *s, char *out, size_t outsz);
 char *rules_strndup(const char *s, size_t n);
 /* rules_cache.c (Hyperscan builds): the database compiled from pats[] /
  * flags[] before, and the indices of the patterns it kept (keep[] has

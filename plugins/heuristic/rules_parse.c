@@ -717,18 +717,34 @@ static int def_spec(rules_src *s, rule *r, const char *spec)
         r->sarg = rules_strndup(open + 1, (size_t)(close - open - 1));
         if (r->sarg == NULL)
             return src_err(s, "out of memory");
-        if (r->fn == EV_MISSING_HEADER) {
+        switch (rules_eval_args(r->fn)) {
+        case EVA_HEADER:
             if (!name_ok(r->sarg) && strchr(r->sarg, '-') == NULL)
                 return src_err(s, "eval: %s() takes a header name", fname);
-        } else if (r->fn == EV_RECEIVED_FORGED || r->fn == EV_LINK_MISMATCH ||
-                   r->fn == EV_CHARSET_MISMATCH) {
+            break;
+        case EVA_NONE:
             if (*skip_ws(r->sarg) != '\0')
                 return src_err(s, "eval: %s() takes no argument", fname);
-        } else {
+            break;
+        case EVA_NUM: {
             char *end;
             r->arg = strtod(r->sarg, &end);
             if (end == r->sarg || *skip_ws(end) != '\0')
                 return src_err(s, "eval: %s() takes a number", fname);
+            break;
+        }
+        default: { /* EVA_NUM2: two numbers, "A, B" */
+            char *end, *end2;
+            r->arg = strtod(r->sarg, &end);
+            if (end == r->sarg)
+                return src_err(s, "eval: %s() takes two numbers", fname);
+            end = (char *)skip_ws(end);
+            if (*end != ',' ||
+                (r->arg2 = strtod(end + 1, &end2), end2 == end + 1) ||
+                *skip_ws(end2) != '\0')
+                return src_err(s, "eval: %s() takes two numbers", fname);
+            break;
+        }
         }
         return 0;
     }

@@ -193,6 +193,18 @@ static int rv_text_uris(rules_view *v, const char *s, size_t len,
 
 /* ---------------------------------------------------------------- HTML */
 
+/* Colours of the open elements, for text written in the colour of its
+ * background (html_color_hidden).  RV_INHERIT: the element sets none;
+ * RV_UNKNOWN: a colour (or background image) this code cannot tell. */
+#define RV_CSTACK 48
+#define RV_INHERIT (-1)
+#define RV_UNKNOWN (-2)
+
+typedef struct rv_color {
+    char tag[16];
+    long fg, bg;
+} rv_color;
+
 typedef struct rv_html {
     rv_buf out;
     rules_view *v;
@@ -200,6 +212,12 @@ typedef struct rv_html {
     char *href;      /* open <a>: its href */
     size_t a_start;  /* out.len when it opened */
     int space;       /* last output was white space */
+    rv_color cs[RV_CSTACK];
+    int ncs, over;   /* open elements kept, and those beyond RV_CSTACK */
+    long root_bg;    /* white, or RV_UNKNOWN if a <style> sets backgrounds */
+    int hidden_now;  /* text written now is in the background's colour */
+    size_t hidden;   /* visible bytes written so */
+    size_t imgs;     /* <img> tags */
 } rv_html;
 
 static int rv_html_space(unsigned char c)
@@ -224,6 +242,8 @@ static void rv_text(rv_html *h, const char *s, size_t n)
         for (j = i + 1; j < n && !rv_html_space((unsigned char)s[j]); j++)
             ;
         (void)rv_put(&h->out, s + i, j - i);
+        if (h->hidden_now)
+            h->hidden += j - i;
         h->space = 0;
         i = j;
     }
@@ -236,7 +256,7 @@ static size_t rv_entity(rv_html *h, const char *s, size_t len)
         const char *text;
     } ents[] = {{"amp", "&"}, {"lt", "<"}, {"gt", ">"}, {"quot", "\""},
                 {"apos", "'"}, {"nbsp", " "}, {"copy", "(c)"},
-                {"reg", "(r)"}};
+                {"reg", "(r)"}, {"zwnj", ""}, {"zwj", ""}, {"shy", ""}};
     size_t i, n;
     char buf[8];
 
@@ -309,6 +329,203 @@ static char *rv_attr(const char *a, size_t len, const char *attr)
     return NULL;
 }
 
+/* A CSS or HTML colour: 0xRRGGBB, RV_INHERIT (empty, transparent,
+ * inherit) or RV_UNKNOWN. */
+static long rv_color_parse(const char *s, size_t n)
+{
+    static const struct {
+        const char *name;
+        long rgb;
+    } names[] = {{"white", 0xffffff}, {"black", 0}, {"red", 0xff0000},
+                 {"green", 0x008000}, {"blue", 0x0000ff}, {"yellow", 0xffff00},
+                 {"gray", 0x808080}, {"grey", 0x808080}, {"silver", 0xc0c0c0},
+                 {"navy", 0x000080}, {"maroon", 0x800000},
+                 {"orange", 0xffa500}, {"purple", 0x800080},
+                 {"lime", 0x00ff00}, {"aqua", 0x00ffff}, {"teal", 0x008080},
+                 {"fuchsia", 0xff00ff}, {"olive", 0x808000},
+                 {"whitesmoke", 0xf5f5f5}, {"snow", 0xfffafa}};
+    size_t i, k;
+    long v = 0;
+
+    while (n > 0 && (isspace((unsigned char)*s) || *s == '"' || *s == '\''))
+        s++, n--;
+    while (n > 0 && (isspace((unsigned char)s[n - 1]) || s[n - 1] == '"' ||
+                     s[n - 1] == '\''))
+        n--;
+    if (n >= 10 && strncasecmp(s + n - 10, "!important", 10) == 0)
+        for (n -= 10; n > 0 && isspace((unsigned char)s[n - 1]); n--)
+            ;
+    if (n == 0 || (n == 11 && strncasecmp(s, "transparent", 11) == 0) ||
+        (n == 7 && strncasecmp(s, "inherit", 7) == 0))
+        return RV_INHERIT;
+    if (*s == '#')
+        s++, n--;
+    if (n == 3 || n == 6) {
+        for (i = 0; i < n && isxdigit((unsigned char)s[i]); i++) {
+            int d = isdigit((unsigned char)s[i]) ? s[i] - '0'
+                                                 : (s[i] | 0x20) - 'a' + 10;
+            v = n == 3 ? v * 256 + d * 17 : v * 16 + d;
+        }
+        if (i == n)
+            return v;
+    }
+    if (n > 5 && strncasecmp(s, "rgb(", 4) == 0) {
+        const char *p = s + 4, *e = s + n;
+        v = 0;
+        for (k = 0; k < 3; k++) {
+            long c = 0;
+            int nd = 0;
+            while (p < e && (*p == ' ' || *p == ','))
+                p++;
+            while (p < e && isdigit((unsigned char)*p) && nd < 4)
+                c = c * 10 + (*p++ - '0'), nd++;
+            if (nd == 0 || c > 255 || (p < e && *p == '%'))
+                return RV_UNKNOWN;
+            v = v * 256 + c;
+        }
+        return v;
+    }
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strlen(names[i].name) == n && strncasecmp(s, names[i].name, n) == 0)
+            return names[i].rgb;
+    return RV_UNKNOWN;
+}
+
+/* color, background-color, background and background-image of a style
+ * attribute. */
+static void rv_style_colors(const char *st, long *fg, long *bg)
+{
+    const char *p = st;
+
+    while (*p) {
+        const char *colon, *semi = strchr(p, ';'), *e;
+        size_t pl;
+        if (semi == NULL)
+            semi = p + strlen(p);
+        colon = memchr(p, ':', (size_t)(semi - p));
+        while (p < semi && isspace((unsigned char)*p))
+            p++;
+        if (colon != NULL) {
+            for (e = colon; e > p && isspace((unsigned char)e[-1]); e--)
+                ;
+            pl = (size_t)(e - p);
+            if (pl == 5 && strncasecmp(p, "color", 5) == 0) {
+                *fg = rv_color_parse(colon + 1, (size_t)(semi - colon - 1));
+            } else if (pl == 16 && strncasecmp(p, "background-color", 16) == 0) {
+                *bg = rv_color_parse(colon + 1, (size_t)(semi - colon - 1));
+            } else if (pl == 16 && strncasecmp(p, "background-image", 16) == 0) {
+                *bg = RV_UNKNOWN;
+            } else if (pl == 10 && strncasecmp(p, "background", 10) == 0) {
+                /* shorthand: its first word, if that is a colour */
+                const char *w = colon + 1, *we;
+                while (w < semi && isspace((unsigned char)*w))
+                    w++;
+                for (we = w; we < semi && !isspace((unsigned char)*we); we++)
+                    ;
+                *bg = rv_color_parse(w, (size_t)(we - w));
+                if (*bg == RV_INHERIT && we < semi)
+                    *bg = RV_UNKNOWN;
+            }
+        }
+        p = *semi ? semi + 1 : semi;
+    }
+}
+
+/* The colour text has now against the background it has now. */
+static void rv_color_update(rv_html *h)
+{
+    long fg = RV_INHERIT, bg = RV_INHERIT, d;
+    int i;
+
+    for (i = h->ncs - 1; i >= 0 && (fg == RV_INHERIT || bg == RV_INHERIT);
+         i--) {
+        if (fg == RV_INHERIT)
+            fg = h->cs[i].fg;
+        if (bg == RV_INHERIT)
+            bg = h->cs[i].bg;
+    }
+    if (fg == RV_INHERIT)
+        fg = 0; /* black text */
+    if (bg == RV_INHERIT)
+        bg = h->root_bg;
+    h->hidden_now = 0;
+    if (fg < 0 || bg < 0)
+        return;
+    d = labs(((fg >> 16) & 255) - ((bg >> 16) & 255)) +
+        labs(((fg >> 8) & 255) - ((bg >> 8) & 255)) +
+        labs((fg & 255) - (bg & 255));
+    h->hidden_now = d <= 24;
+}
+
+static int rv_void_tag(const char *name)
+{
+    static const char *const v[] = {"br", "img", "hr", "meta", "link",
+                                    "input", "area", "base", "col", "wbr",
+                                    "source", "basefont", "param", NULL};
+    size_t i;
+
+    if (name[0] == '\0')
+        return 1; /* <!doctype>, <?xml ...> */
+    for (i = 0; v[i] != NULL; i++)
+        if (strcmp(name, v[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Keep track of the colours of open elements: tag s[0..e), its name. */
+static void rv_color_tag(rv_html *h, const char *s, size_t e,
+                         const char *name, int close)
+{
+    rv_color *c;
+    char *a;
+    int i;
+
+    if (close) {
+        if (h->over > 0) {
+            h->over--;
+            return;
+        }
+        /* the nearest open element of that name, not too deep down */
+        for (i = h->ncs - 1; i >= 0 && i >= h->ncs - 8; i--)
+            if (strcmp(h->cs[i].tag, name) == 0) {
+                h->ncs = i;
+                rv_color_update(h);
+                return;
+            }
+        return;
+    }
+    if (rv_void_tag(name) || (e >= 2 && s[e - 2] == '/'))
+        return;
+    if (h->ncs >= RV_CSTACK) {
+        h->over++;
+        return;
+    }
+    c = &h->cs[h->ncs++];
+    snprintf(c->tag, sizeof(c->tag), "%s", name);
+    c->fg = c->bg = RV_INHERIT;
+    if (e <= strlen(name) + 3) /* no attributes */
+        goto done;
+    if ((a = rv_attr(s, e, "bgcolor")) != NULL) {
+        c->bg = rv_color_parse(a, strlen(a));
+        free(a);
+    }
+    if ((a = rv_attr(s, e, "background")) != NULL) {
+        c->bg = RV_UNKNOWN; /* an image */
+        free(a);
+    }
+    if ((a = rv_attr(s, e, strcmp(name, "body") == 0 ? "text" : "color")) !=
+        NULL) {
+        c->fg = rv_color_parse(a, strlen(a));
+        free(a);
+    }
+    if ((a = rv_attr(s, e, "style")) != NULL) {
+        rv_style_colors(a, &c->fg, &c->bg);
+        free(a);
+    }
+done:
+    rv_color_update(h);
+}
+
 static void rv_link_close(rv_html *h)
 {
     rules_view *v = h->v;
@@ -375,12 +592,19 @@ static size_t rv_tag(rv_html *h, const char *s, size_t len)
     }
     name[nl] = '\0';
     if (!close && (strcmp(name, "script") == 0 || strcmp(name, "style") == 0)) {
-        /* skip the contents up to the closing tag */
+        /* skip the contents up to the closing tag; a style sheet that
+         * sets backgrounds leaves the page's background unknown */
         size_t k;
-        for (k = e; k + nl + 2 < len; k++)
+        for (k = e; k + nl + 2 < len; k++) {
             if (s[k] == '<' && s[k + 1] == '/' &&
                 strncasecmp(s + k + 2, name, nl) == 0)
                 return k;
+            if (name[1] == 't' && (s[k] | 0x20) == 'b' && k + 10 < len &&
+                strncasecmp(s + k, "background", 10) == 0) {
+                h->root_bg = RV_UNKNOWN;
+                rv_color_update(h);
+            }
+        }
         return len;
     }
     if (strcmp(name, "a") == 0) {
@@ -396,11 +620,14 @@ static size_t rv_tag(rv_html *h, const char *s, size_t len)
         }
     } else if (!close && (strcmp(name, "img") == 0 ||
                           strcmp(name, "form") == 0) && h->v != NULL) {
+        if (name[0] == 'i')
+            h->imgs++;
         char *u = rv_attr(s, e, name[0] == 'i' ? "src" : "action");
         if (u != NULL)
             (void)rv_uri_add(h->v, u, strlen(u), h->lim);
         free(u);
     }
+    rv_color_tag(h, s, e, name, close);
     if (strcmp(name, "br") == 0 || strcmp(name, "p") == 0 ||
         strcmp(name, "div") == 0 || strcmp(name, "tr") == 0 ||
         strcmp(name, "li") == 0 || strcmp(name, "td") == 0)
@@ -420,6 +647,7 @@ char *rules_html_text(const char *html, size_t len, size_t max,
     h.v = v;
     h.lim = &lim;
     h.space = 1;
+    h.root_bg = 0xffffff;
     while (i < len && h.out.len < max) {
         if (html[i] == '<')
             i += rv_tag(&h, html + i, len - i);
@@ -434,6 +662,10 @@ char *rules_html_text(const char *html, size_t len, size_t max,
         }
     }
     rv_link_close(&h);
+    if (v != NULL) {
+        v->html_imgs += h.imgs;
+        v->html_hidden += h.hidden;
+    }
     if (h.out.p == NULL && rv_put(&h.out, "", 0) < 0)
         return NULL;
     *outlen = h.out.len;
@@ -441,6 +673,32 @@ char *rules_html_text(const char *html, size_t len, size_t max,
 }
 
 /* ---------------------------------------------------------------- view */
+
+/* Note text part p (index i) whose text starts at `start`, the first 64
+ * only: 1 noted, 0 not, -1 out of memory. */
+static int rv_tpart_add(rules_view *v, const sluice_part *p, int i,
+                        size_t start)
+{
+    rules_tpart *t;
+
+    if (v->ntparts == v->atparts) {
+        size_t na = v->atparts ? v->atparts * 2 : 4;
+        if (na > 64)
+            return 0;
+
+        if ((t = realloc(v->tparts, na * sizeof(*t))) == NULL)
+            return -1;
+        v->tparts = t;
+        v->atparts = na;
+    }
+    t = &v->tparts[v->ntparts++];
+    t->part = i;
+    t->parent = p->parent;
+    t->html = strcmp(p->type, "text/html") == 0;
+    t->off = start;
+    t->len = 0;
+    return 1;
+}
 
 int rules_view_build(rules_view *v, const rules_limits *lim)
 {
@@ -453,15 +711,19 @@ int rules_view_build(rules_view *v, const rules_limits *lim)
         (void)rv_put(&text, subj->value, strlen(subj->value));
         (void)rv_put(&text, "\n", 1);
     }
+    v->body_off = text.len;
     for (i = 0; i < v->in.nparts; i++) {
         const sluice_part *p = v->in.part(v->in.arg, i);
         const char *d;
-        size_t dl;
+        size_t dl, start = text.len;
+        int noted;
         if (p == NULL || p->is_multipart || p->is_attachment ||
             p->decoded == NULL || strncmp(p->type, "text/", 5) != 0)
             continue;
         d = (const char *)p->decoded;
         dl = p->decoded_len;
+        if ((noted = rv_tpart_add(v, p, (int)i, start)) < 0)
+            goto oom;
         (void)rv_put(&raw, d, dl);
         (void)rv_put(&raw, "\n", 1);
         if (strcmp(p->type, "text/html") == 0) {
@@ -479,6 +741,8 @@ int rules_view_build(rules_view *v, const rules_limits *lim)
                              lim) < 0)
                 goto oom;
         }
+        if (noted)
+            v->tparts[v->ntparts - 1].len = text.len - start;
         (void)rv_put(&text, "\n", 1);
     }
     if ((text.p == NULL && rv_put(&text, "", 0) < 0) ||
@@ -509,6 +773,9 @@ void rules_view_free(rules_view *v)
         free(v->links[i].href);
     }
     free(v->links);
+    free(v->tparts);
+    v->tparts = NULL;
+    v->ntparts = v->atparts = 0;
     v->text = v->rawtext = NULL;
     v->uris = NULL;
     v->links = NULL;
@@ -622,7 +889,18 @@ static time_t rv_date(const char *s)
 static const char *const rv_eval_names[EV_COUNT] = {
     "html_text_ratio", "obfuscated_words", "date_future", "date_past",
     "received_short", "received_forged", "link_mismatch", "subject_all_caps",
-    "charset_mismatch", "missing_header"};
+    "charset_mismatch", "missing_header",
+    /* rules_eval.c */
+    "html_only", "mime_no_text", "body_caps_ratio", "exclaim_density",
+    "money_density", "alternative_mismatch", "image_only_html",
+    "from_name_address", "reply_to_other_domain", "subject_trailing_id",
+    "many_recipients", "helo_ip_mismatch", "html_color_hidden"};
+
+const sluice_header *rules_view_header(const rules_view *v, const char *name,
+                                       size_t nth)
+{
+    return rv_find(v, name, nth);
+}
 
 int rules_eval_lookup(const char *name)
 {
@@ -795,6 +1073,11 @@ static void rv_domain(const char *s, char *out, size_t outsz)
     out[n] = '\0';
 }
 
+void rules_host_domain(const char *s, char *out, size_t outsz)
+{
+    rv_domain(s, out, outsz);
+}
+
 static int ev_link_mismatch(const rules_view *v)
 {
     char a[256], b[256];
@@ -911,6 +1194,6 @@ int rules_eval_run(const rule *r, const rules_view *v)
     case EV_MISSING_HEADER:
         return rv_find(v, r->sarg, 0) == NULL;
     default:
-        return 0;
+        return rules_eval_more(r, v);
     }
 }

@@ -77,7 +77,7 @@ static const sluice_directive policy_directives[] = {
     {"tag_score", SLUICE_CONF_DOUBLE, offsetof(policy_conf, tag_score), "5", 0,
      0, NULL, "${tag_score}: the default policy tags from this score"},
     {"quarantine_score", SLUICE_CONF_DOUBLE,
-     offsetof(policy_conf, quarantine_score), "15", 0, 0, NULL,
+     offsetof(policy_conf, quarantine_score), "12", 0, 0, NULL,
      "${quarantine_score}: the default policy quarantines from this score"},
     {"var", SLUICE_CONF_STRLIST, offsetof(policy_conf, vars), NULL, 0, 0, NULL,
      "name=value: more variables for the script"},

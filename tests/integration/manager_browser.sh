@@ -13,7 +13,7 @@
 # socket say disabled and the next message through Postfix has no
 # X-Sluice-Score; enable it -> the header is back; a message the default
 # policy quarantines (the `verdict` test stage's `X-Sluice-Test: score=40`
-# gives it a score above quarantine_score 15) is found, shown as text,
+# gives it a score above quarantine_score 12) is found, shown as text,
 # released in the page and found in the Maildir; two more bulk-deleted;
 # a list entry added and removed; a valid policy saved as a new version,
 # then one with a syntax error refused with line and column, the versions

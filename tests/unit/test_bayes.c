@@ -175,6 +175,7 @@ static void test_tok_html(void **state)
            "<!-- hiddencomment -->"
            "<a href=3D\"http://user@spam.example.net:8080/x\">click</a> "
            "&#72;ello &#x57;orld <img src=3D'http://10.1.2.3/p.gif'>"
+           "<FONT Size=3D2 color=3D\"red bogus=3D1\" face=3Darial>big</font>"
            "</body></html>\r\n"
            "--b1\r\nContent-Type: application/pdf\r\n"
            "Content-Disposition: attachment; filename=\"Invoice.PDF\"\r\n"
@@ -196,6 +197,17 @@ static void test_tok_html(void **state)
     HAS(&tk, "html", "p");
     HAS(&tk, "html", "a");
     HAS(&tk, "html", "script");
+    /* attribute names by tag, lower case; values (quoted or not) skipped */
+    HAS(&tk, "html", "a:href");
+    HAS(&tk, "html", "img:src");
+    HAS(&tk, "html", "font:size");
+    HAS(&tk, "html", "font:color");
+    HAS(&tk, "html", "font:face");
+    HASNT(&tk, "html", "font:bogus");
+    HASNT(&tk, "html", "font:red");
+    HASNT(&tk, "html", "font:arial");
+    HASNT(&tk, "html", "font:2");
+    HAS(&tk, NULL, "big");
     HAS(&tk, "url", "spam.example.net");
     HAS(&tk, "url", "example.net");
     HAS(&tk, "url", "userinfo");
@@ -338,6 +350,63 @@ static void test_classify_roundtrip(void **state)
     tk_msg("Subject: zzq\r\n\r\nqqq rrr\r\n", &tk);
     assert_int_equal(bayes_classify(t, &tk, NULL, &r), 0);
     assert_true(fabs(r.prob - 0.5) < 0.2);
+    bayes_toks_free(&tk);
+    bayes_wr_close(w);
+}
+
+/* Clues with the same counts (seen together every time: the words of one
+ * header) count once; without that they outvote the message's other
+ * evidence. */
+static void test_classify_dedup(void **state)
+{
+    bayes_wr *w = bayes_wr_new();
+    bayes_params bp;
+    bayes_result on, off;
+    bayes_toks tk;
+    char buf[512];
+    int i;
+
+    (void)state;
+    assert_non_null(w);
+    for (i = 0; i < 40; i++) {
+        int spam = i < 20, k = spam ? i : i - 20;
+        snprintf(buf, sizeof(buf),
+                 "Message-ID: <%d@example.org>\r\n%s\r\n"
+                 "%s %s %s %s\r\n",
+                 i,
+                 spam ? "X-Tag: alpha beta gamma delta epsilon zeta\r\n"
+                      : "X-Other: x\r\n",
+                 spam ? "spamonly" : "meeting", !spam && k < 15 ? "agenda" : "",
+                 !spam && k < 10 ? "kernel" : "",
+                 !spam && k < 6 ? "patch" : "");
+        tk_msg(buf, &tk);
+        assert_int_equal(bayes_wr_learn(w, &tk, spam, 1000), BAYES_LEARNED);
+        bayes_toks_free(&tk);
+    }
+    tk_msg("Message-ID: <t@example.org>\r\n"
+           "X-Tag: alpha beta gamma delta epsilon zeta\r\n\r\n"
+           "meeting agenda kernel patch\r\n",
+           &tk);
+    bayes_params_default(&bp);
+    assert_int_equal(bp.dedup_min, 4);
+    bp.min_spam = bp.min_ham = 20; /* the default asks for 50 */
+    assert_int_equal(bayes_classify(bayes_wr_table(w), &tk, &bp, &on), 0);
+    bp.dedup_min = 0;
+    assert_int_equal(bayes_classify(bayes_wr_table(w), &tk, &bp, &off), 0);
+    /* H:x-tag and its six words (20 spam, 0 ham each) enter once, and so
+     * does each body pair with the count of its second word ("meeting 1
+     * agenda" and "agenda": 0 spam, 15 ham): 6 + 3 fewer clues */
+    assert_int_equal(off.used - on.used, 9);
+    assert_int_equal(on.known, off.known);
+    /* four hammy words against one spammy header (0.24); counted seven
+     * times against seven, the two sides cancel out at 0.5 */
+    assert_string_equal(on.band, "BAYES_40");
+    assert_string_equal(off.band, "BAYES_50");
+    assert_true(off.prob > on.prob + 0.2);
+    /* counts below dedup_min are not merged: a higher minimum merges less */
+    bp.dedup_min = 21;
+    assert_int_equal(bayes_classify(bayes_wr_table(w), &tk, &bp, &off), 0);
+    assert_int_equal(off.used, on.used + 9);
     bayes_toks_free(&tk);
     bayes_wr_close(w);
 }
@@ -534,6 +603,14 @@ static void test_file_corrupt(void **state)
     write_file(bad, copy, n);
     expect_refused(bad, "version");
 
+    memcpy(copy, img, n); /* learned by an older tokenizer: its hashes
+                           * would never match, so refused with advice */
+    ((bayes_filehdr *)copy)->tok_version = BAYES_TOKENIZER_VERSION - 1;
+    ((bayes_filehdr *)copy)->check =
+        bayes_hash("hdr", copy, offsetof(bayes_filehdr, check));
+    write_file(bad, copy, n);
+    expect_refused(bad, "learn again");
+
     memcpy(copy, img, n); /* nslots not matching the size */
     ((bayes_filehdr *)copy)->nslots *= 2;
     ((bayes_filehdr *)copy)->check =
@@ -704,6 +781,7 @@ int main(void)
         cmocka_unit_test(test_tok_digest),
         cmocka_unit_test(test_chi2_bands),
         cmocka_unit_test(test_classify_roundtrip),
+        cmocka_unit_test(test_classify_dedup),
         cmocka_unit_test(test_untrained),
         cmocka_unit_test(test_learn_unlearn),
         cmocka_unit_test(test_file_roundtrip),

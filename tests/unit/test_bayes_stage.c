@@ -283,11 +283,11 @@ static void test_stage(void **state)
     assert_int_equal(eom(inst, 1), SLUICE_CONTINUE);
     assert_int_equal(H.nsym, 1);
     assert_string_equal(H.sym, "BAYES_99");
-    assert_true(H.sym_score == 6.0);
+    assert_true(H.sym_score == 5.0);
     assert_non_null(strstr(H.hdr_value, " BAYES_99 tokens="));
     assert_int_equal(eom(inst, 0), SLUICE_CONTINUE);
     assert_string_equal(H.sym, "BAYES_00");
-    assert_true(H.sym_score == -4.5);
+    assert_true(H.sym_score == -3.75);
     assert_int_equal(H.classified, 2);
 
     /* retrained the other way round: picked up after `refresh` */

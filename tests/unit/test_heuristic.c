@@ -7,7 +7,7 @@
  * fake host, and every corpus message scanned (under ASan in the test
  * build).
  *
- * Usage: test_heuristic DEFAULT.rules HEURISTIC.so [CORPUS]
+ * Usage: test_heuristic 'RULES_DIR/NAME.rules pattern' HEURISTIC.so [CORPUS]
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,15 +25,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "mime.h"
-#include "rules.h"
+#include "mimeview.h"
 
 static const char *default_rules, *so_path, *corpus;
 
 /* ---------------------------------------------------------------- helpers */
 
-static const sluice_header *t_hdr(void *a, size_t i) { return mime_header(a, i); }
-static const sluice_part *t_part(void *a, size_t i) { return mime_part(a, i); }
 
 static const char *ext_syms[4];
 
@@ -59,15 +56,7 @@ static rules_result scan(rules_set *rs, const char *msg)
 
     assert_non_null(m);
     assert_non_null(s);
-    memset(&v, 0, sizeof(v));
-    v.in.arg = m;
-    v.in.nheaders = mime_header_count(m);
-    v.in.header = t_hdr;
-    v.in.nparts = mime_part_count(m);
-    v.in.part = t_part;
-    v.raw = msg;
-    v.raw_len = strlen(msg);
-    v.now = 1764580000; /* 2025-12-01 */
+    mimeview_init(&v, m, msg, strlen(msg), 1764580000); /* 2025-12-01 */
     v.symbol = t_symbol;
     assert_int_equal(rules_view_build(&v, &lim), 0);
     assert_int_equal(rules_scan(rs, s, &v, &r), 0);
@@ -325,10 +314,17 @@ static rules_set *load_default_lim(const rules_limits *lim)
 {
     rules_set *rs = rules_new(lim);
     char err[512];
+    glob_t g;
+    size_t i;
 
-    if (rules_load_file(rs, default_rules, RULES_FMT_SLUICE, err,
-                        sizeof(err)) != 0 ||
-        rules_compile(rs, err, sizeof(err)) != 0)
+    /* the shipped set: every file the pattern names (rules/NAME.rules) */
+    assert_int_equal(glob(default_rules, 0, NULL, &g), 0);
+    for (i = 0; i < g.gl_pathc; i++)
+        if (rules_load_file(rs, g.gl_pathv[i], RULES_FMT_SLUICE, err,
+                            sizeof(err)) != 0)
+            fail_msg("%s", err);
+    globfree(&g);
+    if (rules_compile(rs, err, sizeof(err)) != 0)
         fail_msg("%s", err);
     return rs;
 }
@@ -484,6 +480,198 @@ static void test_html_text(void **state)
     assert_string_equal(v.links[0].href, "http://x.example/");
     free(t);
     rules_view_free(&v);
+}
+
+/* ---------------------------------------------------------------- evals */
+
+/* The structural built-ins of rules_eval.c: each hits the message written
+ * to show its sign and misses the look-alike legitimate one. */
+static const char eval_rules[] =
+    "eval E_HTML_ONLY 1 \"d\" html_only()\n"
+    "eval E_NO_TEXT 1 \"d\" mime_no_text()\n"
+    "eval E_IMG_ONLY 1 \"d\" image_only_html(200)\n"
+    "eval E_ALT 1 \"d\" alternative_mismatch(0.3)\n"
+    "eval E_CAPS 1 \"d\" body_caps_ratio(50, 200)\n"
+    "eval E_EXCL 1 \"d\" exclaim_density(5, 4)\n"
+    "eval E_MONEY 1 \"d\" money_density(4, 3)\n"
+    "eval E_HIDDEN 1 \"d\" html_color_hidden(200)\n"
+    "eval E_FROM_NAME 1 \"d\" from_name_address()\n"
+    "eval E_REPLYTO 1 \"d\" reply_to_other_domain()\n"
+    "eval E_SUBJ_ID 1 \"d\" subject_trailing_id(5)\n"
+    "eval E_RCPT 1 \"d\" many_recipients(15)\n"
+    "eval E_HELO 1 \"d\" helo_ip_mismatch()\n";
+
+#define EV_HDRS                                                              \
+    "From: Ann <ann@example.org>\r\nTo: bob@example.net\r\n"                   \
+    "Subject: hello\r\nDate: Mon, 1 Dec 2025 08:00:00 +0000\r\n"               \
+    "Message-ID: <1@example.org>\r\nMIME-Version: 1.0\r\n"
+#define EV_PLAIN EV_HDRS "Content-Type: text/plain\r\n\r\n"
+#define EV_HTML EV_HDRS "Content-Type: text/html\r\n\r\n"
+#define EV_ALT(plain, html)                                                  \
+    EV_HDRS "Content-Type: multipart/alternative; boundary=b\r\n\r\n"          \
+            "--b\r\nContent-Type: text/plain\r\n\r\n" plain "\r\n"             \
+            "--b\r\nContent-Type: text/html\r\n\r\n" html "\r\n--b--\r\n"
+#define EV_WORDS_A                                                           \
+    "the quarterly meeting moved to thursday afternoon because several "     \
+    "people travel that week please bring the budget figures and your "      \
+    "notes about hiring plans for next spring we also review office moves"
+#define EV_WORDS_B                                                           \
+    "cheap replica watches discount genuine leather handbags shipped "       \
+    "worldwide order today limited stock exclusive offer members receive "   \
+    "bonus gifts secure checkout satisfaction guaranteed visit store"
+#define EV_LETTERS                                                           \
+    "Lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod "  \
+    "tempor incididunt ut labore et dolore magna aliqua Ut enim ad minim "   \
+    "veniam quis nostrud exercitation ullamco laboris nisi ut aliquip ex "   \
+    "ea commodo consequat Duis aute irure dolor in reprehenderit in volup"
+#define EV_CAPS_TEXT                                                         \
+    "ACT NOW AND CLAIM YOUR FREE BONUS BEFORE THE OFFER ENDS THIS IS A "     \
+    "LIMITED TIME PROMOTION FOR SELECTED CUSTOMERS ONLY DO NOT MISS OUT ON " \
+    "THE DEAL OF THE YEAR REPLY TODAY TO RECEIVE YOUR REWARD AND SAVE BIG "  \
+    "ON EVERYTHING WE SELL"
+#define EV_GIF                                                               \
+    "Content-Type: image/gif\r\nContent-Transfer-Encoding: base64\r\n"       \
+    "Content-Disposition: inline\r\n\r\nR0lGODlhAQABAAAAACw=\r\n"
+#define EV_RCVD(from)                                                        \
+    "Received: from " from " by mx.example.net with ESMTP id 1;"            \
+    " Mon, 1 Dec 2025 08:00:05 +0000\r\n"
+
+static const struct {
+    const char *rule, *pos, *neg;
+} eval_cases[] = {
+    {"E_HTML_ONLY", EV_HTML "<p>Hello there, friend</p>",
+     EV_ALT("Hello there, friend", "<p>Hello there, friend</p>")},
+    {"E_NO_TEXT",
+     EV_HDRS "Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\n" EV_GIF
+             "--m--\r\n",
+     EV_HDRS "Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\n"
+             "Content-Type: text/plain\r\n\r\nSee the picture.\r\n--m\r\n" EV_GIF
+             "--m--\r\n"},
+    {"E_IMG_ONLY", EV_HTML "<p><img src=\"http://img.example.com/a.gif\">Hi</p>",
+     EV_HTML "<p><img src=\"http://img.example.com/a.gif\">" EV_LETTERS
+             "</p>"},
+    {"E_ALT", EV_ALT(EV_WORDS_A, "<p>" EV_WORDS_B "</p>"),
+     EV_ALT(EV_WORDS_A, "<p><b>" EV_WORDS_A "</b></p>")},
+    {"E_CAPS", EV_PLAIN EV_CAPS_TEXT " " EV_CAPS_TEXT "\r\n", EV_PLAIN EV_LETTERS "\r\n"},
+    {"E_EXCL", EV_PLAIN "Buy now! Great! Wow! Yes! Act fast! Hurry!\r\n",
+     EV_PLAIN "Great news! " EV_LETTERS " Thanks!\r\n"},
+    {"E_MONEY", EV_PLAIN "Win $100, $ 200, $5,000, 30 USD or \xc2\xa3" "30!\r\n",
+     EV_PLAIN "The lunch was $10 each. " EV_LETTERS "\r\n"},
+    {"E_HIDDEN",
+     EV_HTML "<body bgcolor=\"#FFFFFF\"><p>Hello</p><font color=\"#fffffe\">"
+             EV_LETTERS "</font></body>",
+     EV_HTML "<table><tr><td bgcolor=\"#003366\"><font color=\"#ffffff\">"
+             EV_LETTERS "</font></td></tr></table>"},
+    {"E_FROM_NAME",
+     "From: \"service@paypal.com\" <x@bad.example>\r\n" EV_PLAIN "Hi\r\n",
+     "From: \"ann@example.org\" <ann@mail.example.org>\r\n" EV_PLAIN "Hi\r\n"},
+    {"E_REPLYTO", "Reply-To: <drop@other.example>\r\n" EV_PLAIN "Hi\r\n",
+     "Reply-To: Ann <ann@lists.example.org>\r\n" EV_PLAIN "Hi\r\n"},
+    {"E_SUBJ_ID", "Subject: Your offer inside          KX83jd2\r\n" EV_PLAIN "Hi\r\n",
+     "Subject: Re: ticket   [#4521]\r\n" EV_PLAIN "Hi\r\n"},
+    {"E_RCPT",
+     "To: a@x.example, b@x.example, c@x.example, d@x.example, e@x.example,"
+     " f@x.example, g@x.example, h@x.example\r\nCc: i@x.example, j@x.example,"
+     " k@x.example, l@x.example, m@x.example, n@x.example, o@x.example\r\n"
+     EV_PLAIN "Hi\r\n",
+     "To: \"a@b, c@d, e@f, g@h, i@j, k@l, m@n, o@p\" <team@x.example>\r\n"
+     EV_PLAIN "Hi\r\n"},
+    {"E_HELO", EV_RCVD("203.0.113.9 (unknown [198.51.100.4])") EV_PLAIN "Hi\r\n",
+     EV_RCVD("mail.example.org (mail.example.org [203.0.113.9])")
+     EV_RCVD("203.0.113.9 (unknown [203.0.113.9])")
+     EV_RCVD("[192.168.1.5] (dsl.example.net [198.51.100.4])")
+     EV_RCVD("[203.0.113.9] (helo=[203.0.113.9])") EV_PLAIN "Hi\r\n"},
+};
+
+/* Negatives that need more than one message. */
+static const struct {
+    const char *rule, *msg;
+} eval_more_neg[] = {
+    /* a style sheet may set the page's background: white text unjudged */
+    {"E_HIDDEN", EV_HTML "<style>body { background: #222 }</style>"
+                 "<font color=white>" EV_LETTERS "</font>"},
+    /* white on a dark cell, then ordinary text after the cell closed */
+    {"E_HIDDEN", EV_HTML "<table><tr><td style=\"background-color:#000\">"
+                 "<span style=\"color: #FFF\">Sale</span></td></tr></table>"
+                 "<p>" EV_LETTERS "</p>"},
+    {"E_HIDDEN", EV_HTML "<td background=\"bg.jpg\"><font color=#ffffff>"
+                 EV_LETTERS "</font></td>"},
+    {"E_SUBJ_ID", "Subject: Meeting at 10\r\n" EV_PLAIN "Hi\r\n"},
+    {"E_FROM_NAME", EV_PLAIN "Hi\r\n"},
+    /* the receiving host's address after "by" is not the client's */
+    {"E_HELO", "Received: from 203.0.113.9 (unknown [203.0.113.9]) by"
+               " mx.example.net ([198.51.100.1]); Mon, 1 Dec 2025 08:00:05"
+               " +0000\r\n" EV_PLAIN "Hi\r\n"},
+    {"E_NO_TEXT", EV_PLAIN ""},
+};
+
+/* Positives that need more than one message. */
+static const struct {
+    const char *rule, *msg;
+} eval_more_pos[] = {
+    {"E_HIDDEN", EV_HTML "<div style=\"background:#000000\"><p>x</p>"
+                 "<span style='color:rgb(0, 0, 0)'>" EV_LETTERS "</span></div>"},
+    {"E_HELO", EV_RCVD("[198.51.100.4] (helo=203.0.113.9)") EV_PLAIN "Hi\r\n"},
+    {"E_HELO", EV_RCVD("[203.0.113.9] (host.example [198.51.100.4])")
+               EV_PLAIN "Hi\r\n"},
+    {"E_HTML_ONLY", EV_ALT("", "<p>" EV_LETTERS "</p>")},
+};
+
+static void eval_expect(rules_set *rs, const char *rule, const char *msg,
+                        int want, const char *what, size_t i)
+{
+    rules_result r = scan(rs, msg);
+    int got = hit(rs, &r, rule);
+
+    rules_result_free(&r);
+    if (got != want)
+        fail_msg("%s: %s case %zu %s", rule, what, i,
+                 want ? "did not hit" : "hit");
+}
+
+static void test_evals(void **state)
+{
+    rules_set *rs = load(eval_rules, RULES_FMT_SLUICE);
+    char err[512];
+    size_t i;
+
+    (void)state;
+    ext_syms[0] = NULL;
+    for (i = 0; i < sizeof(eval_cases) / sizeof(eval_cases[0]); i++) {
+        eval_expect(rs, eval_cases[i].rule, eval_cases[i].pos, 1, "positive", i);
+        eval_expect(rs, eval_cases[i].rule, eval_cases[i].neg, 0, "negative", i);
+    }
+    for (i = 0; i < sizeof(eval_more_neg) / sizeof(eval_more_neg[0]); i++)
+        eval_expect(rs, eval_more_neg[i].rule, eval_more_neg[i].msg, 0,
+                    "extra negative", i);
+    for (i = 0; i < sizeof(eval_more_pos) / sizeof(eval_more_pos[0]); i++)
+        eval_expect(rs, eval_more_pos[i].rule, eval_more_pos[i].msg, 1,
+                    "extra positive", i);
+    rules_free(rs);
+    /* argument checks of the new functions */
+    {
+        static const struct {
+            const char *text, *want;
+        } bad[] = {
+            {"eval X 1 \"d\" body_caps_ratio(50)\n", "takes two numbers"},
+            {"eval X 1 \"d\" exclaim_density(5,)\n", "takes two numbers"},
+            {"eval X 1 \"d\" money_density(, 3)\n", "takes two numbers"},
+            {"eval X 1 \"d\" html_only(1)\n", "takes no argument"},
+            {"eval X 1 \"d\" many_recipients()\n", "takes a number"},
+        };
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            rs = rules_new(NULL);
+            err[0] = '\0';
+            assert_int_equal(rules_load_buffer(rs, "t.rules", bad[i].text,
+                                               strlen(bad[i].text),
+                                               RULES_FMT_SLUICE, err,
+                                               sizeof(err)),
+                             -1);
+            if (strstr(err, bad[i].want) == NULL)
+                fail_msg("arg case %zu: got \"%s\"", i, err);
+            rules_free(rs);
+        }
+    }
 }
 
 /* ---------------------------------------------------------------- stage */
@@ -726,12 +914,13 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_engines_agree),
         cmocka_unit_test(test_probability),
         cmocka_unit_test(test_html_text),
+        cmocka_unit_test(test_evals),
         cmocka_unit_test(test_stage),
         cmocka_unit_test(test_corpus),
     };
 
     if (argc < 3) {
-        fprintf(stderr, "usage: test_heuristic DEFAULT.rules HEURISTIC.so "
+        fprintf(stderr, "usage: test_heuristic RULES_GLOB HEURISTIC.so "
                         "[CORPUS]\n");
         return 2;
     }

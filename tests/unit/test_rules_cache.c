@@ -21,8 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mime.h"
-#include "rules.h"
+#include "mimeview.h"
 
 static char dir[64];
 
@@ -46,8 +45,6 @@ static const char msg_ham[] =
     "From: a@example.com\r\nTo: b@example.org\r\nSubject: lunch\r\n\r\n"
     "See you at noon.\r\n";
 
-static const sluice_header *t_hdr(void *a, size_t i) { return mime_header(a, i); }
-static const sluice_part *t_part(void *a, size_t i) { return mime_part(a, i); }
 
 /* The rules of rs that msg hits, as a bit mask over rule order. */
 static unsigned hits(rules_set *rs, const char *msg)
@@ -62,15 +59,7 @@ static unsigned hits(rules_set *rs, const char *msg)
 
     assert_non_null(m);
     assert_non_null(s);
-    memset(&v, 0, sizeof(v));
-    v.in.arg = m;
-    v.in.nheaders = mime_header_count(m);
-    v.in.header = t_hdr;
-    v.in.nparts = mime_part_count(m);
-    v.in.part = t_part;
-    v.raw = msg;
-    v.raw_len = strlen(msg);
-    v.now = 1764580000;
+    mimeview_init(&v, m, msg, strlen(msg), 1764580000);
     assert_int_equal(rules_view_build(&v, &lim), 0);
     assert_int_equal(rules_scan(rs, s, &v, &r), 0);
     for (i = 0; i < r.nhits; i++)

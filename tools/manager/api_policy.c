@@ -174,7 +174,7 @@ static int po_compile(mgr *m, const char *text, size_t len, char *err,
 
     mgr_conf_stage_key(mgr_conf_dir(m), "policy", "tag_score", "5", tag,
                        sizeof(tag), NULL);
-    mgr_conf_stage_key(mgr_conf_dir(m), "policy", "quarantine_score", "15",
+    mgr_conf_stage_key(mgr_conf_dir(m), "policy", "quarantine_score", "12",
                        quar, sizeof(quar), NULL);
     snprintf(v1, sizeof(v1), "tag_score=%s", tag);
     snprintf(v2, sizeof(v2), "quarantine_score=%s", quar);
