@@ -11,6 +11,11 @@
  * SECURITY: every input is attacker-controlled.  Output buffers are
  * bounded by rules_limits (max_text, max_uris); header values are capped
  * at RV_MAX_HDR bytes; the date parser reads digits into bounded fields.
+ * URIs come from the one HTML walk and the one text scan (no extra pass):
+ * attribute values are cut at RV_MAX_URI and entity-decoded in place (an
+ * entity's text is never longer than the entity); CSS url( and meta
+ * refresh values are scanned once, and a url( in a <style> block stops at
+ * '<' so its closing tag is still found.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -162,7 +167,23 @@ static int rv_uri_char(unsigned char c)
            c != '\'' && c != '`';
 }
 
-/* URIs written in plain text: http://, https://, www. */
+/* Does a plain-text URI start at s[i] (i + 4 < len), whose first byte
+ * in lower case is c0?  One comparison per candidate byte. */
+static int rv_text_uri_at(const char *s, size_t len, size_t i,
+                          unsigned char c0)
+{
+    if (c0 == 'h')
+        return (len - i > 7 && strncasecmp(s + i, "http://", 7) == 0) ||
+               (len - i > 8 && strncasecmp(s + i, "https://", 8) == 0);
+    if (i > 0 && isalnum((unsigned char)s[i - 1]))
+        return 0;
+    if (c0 == 'w')
+        return strncasecmp(s + i, "www.", 4) == 0;
+    return len - i > 8 && strncasecmp(s + i, "mailto:", 7) == 0 &&
+           rv_uri_char((unsigned char)s[i + 7]); /* not a bare mailto: */
+}
+
+/* URIs written in plain text: http://, https://, www., mailto: */
 static int rv_text_uris(rules_view *v, const char *s, size_t len,
                         const rules_limits *lim)
 {
@@ -171,14 +192,11 @@ static int rv_text_uris(rules_view *v, const char *s, size_t len,
     while (i + 4 < len && v->nuris < lim->max_uris) {
         size_t st = i, e;
         unsigned char c0 = (unsigned char)s[i] | 0x20;
-        if (c0 != 'h' && c0 != 'w') { /* neither http nor www: most bytes */
+        if (c0 != 'h' && c0 != 'w' && c0 != 'm') { /* most bytes */
             i++;
             continue;
         }
-        if ((len - i > 7 && strncasecmp(s + i, "http://", 7) == 0) ||
-            (len - i > 8 && strncasecmp(s + i, "https://", 8) == 0) ||
-            ((i == 0 || !isalnum((unsigned char)s[i - 1])) &&
-             strncasecmp(s + i, "www.", 4) == 0)) {
+        if (rv_text_uri_at(s, len, i, c0)) {
             for (e = st; e < len && rv_uri_char((unsigned char)s[e]); e++)
                 ;
             if (rv_uri_add(v, s + st, e - st, lim) < 0)
@@ -249,7 +267,12 @@ static void rv_text(rv_html *h, const char *s, size_t n)
     }
 }
 
-static size_t rv_entity(rv_html *h, const char *s, size_t len)
+/* Entity at s[0] == '&': its text is (*out, *outlen), in buf (8 bytes),
+ * a constant, or s itself when it is not an entity this code knows.
+ * Returns the bytes it spans; the text is never longer than that, so
+ * decoding in place is safe (rv_attr_decode). */
+static size_t rv_entity_dec(const char *s, size_t len, char *buf,
+                            const char **out, size_t *outlen)
 {
     static const struct {
         const char *name;
@@ -258,15 +281,16 @@ static size_t rv_entity(rv_html *h, const char *s, size_t len)
                 {"apos", "'"}, {"nbsp", " "}, {"copy", "(c)"},
                 {"reg", "(r)"}, {"zwnj", ""}, {"zwj", ""}, {"shy", ""}};
     size_t i, n;
-    char buf[8];
 
     for (n = 1; n < len && n < 12 && s[n] != ';'; n++)
         ;
     if (n >= len || s[n] != ';') {
-        rv_text(h, "&", 1);
+        *out = s;
+        *outlen = 1;
         return 1;
     }
     if (s[1] == '#') {
+        /* strtoul stops at the ';' found above at the latest */
         unsigned long cp = s[2] == 'x' || s[2] == 'X'
                            ? strtoul(s + 3, NULL, 16) : strtoul(s + 2, NULL, 10);
         size_t k = 0;
@@ -287,17 +311,54 @@ static size_t rv_entity(rv_html *h, const char *s, size_t len)
             buf[k++] = (char)(0x80 | ((cp >> 6) & 0x3f));
             buf[k++] = (char)(0x80 | (cp & 0x3f));
         }
-        rv_text(h, buf, k);
+        *out = buf;
+        *outlen = k;
         return n + 1;
     }
     for (i = 0; i < sizeof(ents) / sizeof(ents[0]); i++)
         if (strlen(ents[i].name) == n - 1 &&
             strncasecmp(s + 1, ents[i].name, n - 1) == 0) {
-            rv_text(h, ents[i].text, strlen(ents[i].text));
+            *out = ents[i].text;
+            *outlen = strlen(ents[i].text);
             return n + 1;
         }
-    rv_text(h, s, n + 1); /* unknown entity: as written */
+    *out = s; /* unknown entity: as written */
+    *outlen = n + 1;
     return n + 1;
+}
+
+static size_t rv_entity(rv_html *h, const char *s, size_t len)
+{
+    char buf[8];
+    const char *o;
+    size_t ol, n = rv_entity_dec(s, len, buf, &o, &ol);
+
+    rv_text(h, o, ol);
+    return n;
+}
+
+/* Decode the entities of attribute value a (NUL-terminated) in place;
+ * one pass, each entity at most 12 bytes looked at. */
+static void rv_attr_decode(char *a)
+{
+    size_t len, r = 0, w = 0;
+    char buf[8];
+
+    if (strchr(a, '&') == NULL)
+        return;
+    len = strlen(a);
+    while (r < len) {
+        if (a[r] == '&') {
+            const char *o;
+            size_t ol, n = rv_entity_dec(a + r, len - r, buf, &o, &ol);
+            memmove(a + w, o, ol); /* ol <= n: never past a + r + n */
+            w += ol;
+            r += n;
+        } else {
+            a[w++] = a[r++];
+        }
+    }
+    a[w] = '\0';
 }
 
 /* Value of attribute `attr` in tag text a[0..len), malloc'd, or NULL. */
@@ -308,7 +369,8 @@ static char *rv_attr(const char *a, size_t len, const char *attr)
     for (i = 0; i + al < len; i++) {
         size_t j;
         char q;
-        if ((i > 0 && !isspace((unsigned char)a[i - 1])) ||
+        if ((a[i] | 0x20) != attr[0] || /* attr is lower case */
+            (i > 0 && !isspace((unsigned char)a[i - 1])) ||
             strncasecmp(a + i, attr, al) != 0)
             continue;
         j = i + al;
@@ -327,6 +389,96 @@ static char *rv_attr(const char *a, size_t len, const char *attr)
         return rules_strndup(a + i, j - i < RV_MAX_URI ? j - i : RV_MAX_URI);
     }
     return NULL;
+}
+
+/* URI s[0..n) found in the HTML (nothing without a view): 0, -1 OOM. */
+static int rv_html_uri(rv_html *h, const char *s, size_t n)
+{
+    return h->v != NULL ? rv_uri_add(h->v, s, n, h->lim) : 0;
+}
+
+/* Attribute value u that is a URI: entity-decoded in place, then noted.
+ * A value written with numeric entities (&#104;ttp, http://&#101;x...)
+ * is noted as written too, for the rules about such hiding. */
+static int rv_html_uri_attr(rv_html *h, char *u)
+{
+    if (h->v == NULL)
+        return 0;
+    if (strstr(u, "&#") != NULL &&
+        rv_uri_add(h->v, u, strlen(u), h->lim) < 0)
+        return -1;
+    rv_attr_decode(u);
+    return rv_uri_add(h->v, u, strlen(u), h->lim);
+}
+
+/* CSS url( at s[0]: notes the URL; returns the bytes it spans (at least
+ * 4).  The URL ends at its quote, ')', white space, '<' or '>' so a
+ * closing </style> is never skipped. */
+static size_t rv_css_url(rv_html *h, const char *s, size_t len)
+{
+    size_t j = 4, st;
+    char q = 0;
+
+    while (j < len && rv_html_space((unsigned char)s[j]))
+        j++;
+    if (j < len && (s[j] == '"' || s[j] == '\''))
+        q = s[j++];
+    st = j;
+    while (j < len && s[j] != ')' && s[j] != '<' && s[j] != '>' &&
+           (q ? s[j] != q : !rv_html_space((unsigned char)s[j])))
+        j++;
+    (void)rv_html_uri(h, s + st, j - st);
+    return j;
+}
+
+/* Every url(...) of CSS text s[0..len) (a style attribute). */
+static void rv_css_urls(rv_html *h, const char *s, size_t len)
+{
+    size_t i = 0;
+
+    while (i + 4 < len) {
+        if ((s[i] | 0x20) == 'u' && strncasecmp(s + i, "url(", 4) == 0)
+            i += rv_css_url(h, s + i, len - i);
+        else
+            i++;
+    }
+}
+
+/* <meta http-equiv=refresh content="5; url=http://...">: the URL. */
+static void rv_meta_refresh(rv_html *h, const char *s, size_t e)
+{
+    char *he = rv_attr(s, e, "http-equiv"), *c = NULL, *p;
+    size_t n;
+
+    if (he == NULL || strncasecmp(he, "refresh", 7) != 0 ||
+        (c = rv_attr(s, e, "content")) == NULL)
+        goto done;
+    rv_attr_decode(c);
+    for (p = c; *p != '\0'; p++) {
+        const char *u;
+        if ((*p | 0x20) != 'u' || strncasecmp(p, "url", 3) != 0)
+            continue;
+        u = p + 3;
+        while (rv_html_space((unsigned char)*u))
+            u++;
+        if (*u != '=')
+            continue;
+        u++;
+        while (rv_html_space((unsigned char)*u))
+            u++;
+        if (*u == '"' || *u == '\'') {
+            const char *q = strchr(u + 1, *u);
+            n = q != NULL ? (size_t)(q - u - 1) : strlen(u + 1);
+            u++;
+        } else {
+            n = strlen(u);
+        }
+        (void)rv_html_uri(h, u, n);
+        break;
+    }
+done:
+    free(he);
+    free(c);
 }
 
 /* A CSS or HTML colour: 0xRRGGBB, RV_INHERIT (empty, transparent,
@@ -477,7 +629,7 @@ static void rv_color_tag(rv_html *h, const char *s, size_t e,
                          const char *name, int close)
 {
     rv_color *c;
-    char *a;
+    char *a, *bgi = NULL, *st = NULL;
     int i;
 
     if (close) {
@@ -494,11 +646,20 @@ static void rv_color_tag(rv_html *h, const char *s, size_t e,
             }
         return;
     }
+    if (e > strlen(name) + 3) { /* attributes: URIs of any element */
+        bgi = rv_attr(s, e, "background");
+        if (bgi != NULL)
+            (void)rv_html_uri_attr(h, bgi);
+        if ((st = rv_attr(s, e, "style")) != NULL) {
+            rv_attr_decode(st);
+            rv_css_urls(h, st, strlen(st));
+        }
+    }
     if (rv_void_tag(name) || (e >= 2 && s[e - 2] == '/'))
-        return;
+        goto out;
     if (h->ncs >= RV_CSTACK) {
         h->over++;
-        return;
+        goto out;
     }
     c = &h->cs[h->ncs++];
     snprintf(c->tag, sizeof(c->tag), "%s", name);
@@ -509,21 +670,20 @@ static void rv_color_tag(rv_html *h, const char *s, size_t e,
         c->bg = rv_color_parse(a, strlen(a));
         free(a);
     }
-    if ((a = rv_attr(s, e, "background")) != NULL) {
+    if (bgi != NULL)
         c->bg = RV_UNKNOWN; /* an image */
-        free(a);
-    }
     if ((a = rv_attr(s, e, strcmp(name, "body") == 0 ? "text" : "color")) !=
         NULL) {
         c->fg = rv_color_parse(a, strlen(a));
         free(a);
     }
-    if ((a = rv_attr(s, e, "style")) != NULL) {
-        rv_style_colors(a, &c->fg, &c->bg);
-        free(a);
-    }
+    if (st != NULL)
+        rv_style_colors(st, &c->fg, &c->bg);
 done:
     rv_color_update(h);
+out:
+    free(bgi);
+    free(st);
 }
 
 static void rv_link_close(rv_html *h)
@@ -557,6 +717,23 @@ static void rv_link_close(rv_html *h)
 done:
     free(h->href);
     h->href = NULL;
+}
+
+/* The attribute of element `name` that holds a URI, or NULL
+ * (<a href> is handled apart: it opens a link; background= and style
+ * url() are looked for on every element in rv_color_tag). */
+static const char *rv_uri_attr_of(const char *name)
+{
+    static const struct {
+        const char *tag, *attr;
+    } t[] = {{"img", "src"},    {"form", "action"}, {"iframe", "src"},
+             {"frame", "src"},  {"area", "href"},   {"base", "href"}};
+    size_t i;
+
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        if (strcmp(name, t[i].tag) == 0)
+            return t[i].attr;
+    return NULL;
 }
 
 /* Tag at s[0] == '<'; returns the bytes it spans. */
@@ -604,6 +781,9 @@ static size_t rv_tag(rv_html *h, const char *s, size_t len)
                 h->root_bg = RV_UNKNOWN;
                 rv_color_update(h);
             }
+            if (name[1] == 't' && (s[k] | 0x20) == 'u' && k + 4 < len &&
+                strncasecmp(s + k, "url(", 4) == 0)
+                k += rv_css_url(h, s + k, len - k) - 1;
         }
         return len;
     }
@@ -614,18 +794,20 @@ static size_t rv_tag(rv_html *h, const char *s, size_t len)
             rv_link_close(h);
             h->href = rv_attr(s, e, "href");
             h->a_start = h->out.len;
-            if (h->href != NULL && h->v != NULL &&
-                rv_uri_add(h->v, h->href, strlen(h->href), h->lim) < 0)
+            if (h->href != NULL && rv_html_uri_attr(h, h->href) < 0)
                 return e;
         }
-    } else if (!close && (strcmp(name, "img") == 0 ||
-                          strcmp(name, "form") == 0) && h->v != NULL) {
-        if (name[0] == 'i')
+    } else if (!close && h->v != NULL) {
+        const char *ua = rv_uri_attr_of(name);
+        char *u;
+        if (strcmp(name, "img") == 0)
             h->imgs++;
-        char *u = rv_attr(s, e, name[0] == 'i' ? "src" : "action");
-        if (u != NULL)
-            (void)rv_uri_add(h->v, u, strlen(u), h->lim);
-        free(u);
+        else if (strcmp(name, "meta") == 0)
+            rv_meta_refresh(h, s, e);
+        if (ua != NULL && (u = rv_attr(s, e, ua)) != NULL) {
+            (void)rv_html_uri_attr(h, u);
+            free(u);
+        }
     }
     rv_color_tag(h, s, e, name, close);
     if (strcmp(name, "br") == 0 || strcmp(name, "p") == 0 ||

@@ -9,7 +9,7 @@ add_dependencies(test_heuristic heuristic_stage)
 add_test(NAME heuristic COMMAND test_heuristic
          "${CMAKE_SOURCE_DIR}/rules/*.rules" $<TARGET_FILE:heuristic_stage>
          ${SLUICE_CORPUS})
-set_tests_properties(heuristic PROPERTIES TIMEOUT 120)
+set_tests_properties(heuristic PROPERTIES TIMEOUT 300)
 # the compiled Hyperscan database cache (rules_cache.c): Hyperscan builds
 if(HS_LIB AND HS_INCLUDE)
   add_executable(test_rules_cache ${CMAKE_SOURCE_DIR}/tests/unit/test_rules_cache.c)

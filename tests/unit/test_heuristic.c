@@ -674,6 +674,104 @@ static void test_evals(void **state)
     }
 }
 
+/* ---------------------------------------------------------------- URIs */
+
+static int view_has_uri(const rules_view *v, const char *u)
+{
+    size_t i;
+
+    for (i = 0; i < v->nuris; i++)
+        if (strcmp(v->uris[i], u) == 0)
+            return 1;
+    return 0;
+}
+
+/* Every place a link hides in: each source yields its URI in the view,
+ * entity-decoded; attributes that are no URI yield nothing. */
+static void test_uri_sources(void **state)
+{
+    static const char msg[] = EV_ALT(
+        "Write to mailto:off@list.example?subject=remove today, not to"
+        " mailto: alone nor automailto:no@x.example.",
+        "<html><head><base href=\"http://base.example/\">"
+        "<meta http-equiv=\"Refresh\" content=\"0; URL='http://meta.example/d'\">"
+        "<meta name=\"description\" content=\"url=http://desc.example/\">"
+        "<link rel=\"stylesheet\" href=\"http://link.example/s.css\">"
+        "<style>body { background: url('http://sheet.example/g.png') }"
+        "</style></head><body>"
+        "<iframe src=\"http://if.example/a\"></iframe>"
+        "<frameset><frame src=\"http://fr.example/b\"></frameset>"
+        "<map><area href=\"http://ar.example/c\" coords=\"0,0,1,1\"></map>"
+        "<table><tr><td background=\"http://bg.example/e.jpg\""
+        " title=\"http://title.example/\">x</td></tr></table>"
+        "<div style=\"background-image: url(&quot;http://css.example/f.png"
+        "&quot;)\">y</div>"
+        "<a href=\"&#104;ttp://198.51.100.7/\">num</a>"
+        "<a href=\"http://q.example/?a=1&amp;b=&#x2f;\">amp</a>"
+        "</body></html>");
+    static const char *const want[] = {
+        "mailto:off@list.example?subject=remove", "http://base.example/",
+        "http://meta.example/d", "http://sheet.example/g.png",
+        "http://if.example/a", "http://fr.example/b", "http://ar.example/c",
+        "http://bg.example/e.jpg", "http://css.example/f.png",
+        "http://198.51.100.7/", "&#104;ttp://198.51.100.7/",
+        "http://q.example/?a=1&b=/",
+        "http://q.example/?a=1&amp;b=&#x2f"}; /* as written: it has &# */
+    static const char *const not_want[] = {
+        "http://desc.example/", "http://link.example/s.css",
+        "http://title.example/", "mailto:", "mailto:no@x.example"};
+    mime_msg *m = mime_parse((const unsigned char *)msg, strlen(msg), NULL);
+    rules_limits lim = {.max_text = 262144, .max_uris = 200};
+    rules_view v;
+    size_t i;
+
+    (void)state;
+    assert_non_null(m);
+    mimeview_init(&v, m, msg, strlen(msg), 1764580000);
+    assert_int_equal(rules_view_build(&v, &lim), 0);
+    for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (!view_has_uri(&v, want[i]))
+            fail_msg("URI %s missing", want[i]);
+    for (i = 0; i < sizeof(not_want) / sizeof(not_want[0]); i++)
+        if (view_has_uri(&v, not_want[i]))
+            fail_msg("URI %s should not be there", not_want[i]);
+    assert_int_equal(v.nuris, sizeof(want) / sizeof(want[0]));
+    /* the link keeps the decoded href, for the link-mismatch test */
+    assert_int_equal(v.nlinks, 2);
+    assert_string_equal(v.links[0].href, "http://198.51.100.7/");
+    rules_view_free(&v);
+    mime_free(m);
+}
+
+/* Hostile attribute values: entities cut short, out of range, unclosed
+ * url( and quotes stay within the value. */
+static void test_uri_hostile(void **state)
+{
+    const char html[] =
+        "<a href=\"&#;&#x;&#9999999999;&#xzz;&unknown;&\">a</a>"
+        "<div style=\"url(\"></div><style>p{background:url('http://s.example/"
+        "</style><p>after</p><meta http-equiv=refresh content=\"url='x\">";
+    rules_view v;
+    size_t n;
+    char *t;
+
+    (void)state;
+    memset(&v, 0, sizeof(v));
+    t = rules_html_text(html, strlen(html), 1000, &n, &v);
+    assert_non_null(t);
+    assert_non_null(strstr(t, "after")); /* </style> was not skipped */
+    assert_true(view_has_uri(&v, "http://s.example/"));
+    assert_int_equal(v.nlinks, 1);
+    /* raw (it has &#) and decoded: U+FFFD for each bad number */
+    assert_true(view_has_uri(&v, "&#;&#x;&#9999999999;&#xzz;"
+                                 "&unknown;&"));
+    assert_string_equal(v.links[0].href,
+                        "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                        "&unknown;&");
+    free(t);
+    rules_view_free(&v);
+}
+
 /* ---------------------------------------------------------------- stage */
 
 static struct {
@@ -915,6 +1013,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_probability),
         cmocka_unit_test(test_html_text),
         cmocka_unit_test(test_evals),
+        cmocka_unit_test(test_uri_sources),
+        cmocka_unit_test(test_uri_hostile),
         cmocka_unit_test(test_stage),
         cmocka_unit_test(test_corpus),
     };
