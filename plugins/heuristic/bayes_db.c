@@ -722,7 +722,8 @@ int bayes_wr_import(bayes_wr *w, FILE *in, int merge, char *err, size_t errlen)
     if (ver != BAYES_FILE_VERSION || tokver != BAYES_TOKENIZER_VERSION) {
         db_err(err, errlen,
                "export version %u tokenizer %u; this build "
-               "needs %d and %d",
+               "needs %d and %d: export it again from a database of this "
+               "build, or learn the mail again",
                ver, tokver, BAYES_FILE_VERSION, BAYES_TOKENIZER_VERSION);
         return -1;
     }

@@ -6,7 +6,7 @@
  * batches and wrong per message.
  *
  * Record (host byte order, like the database): a 32-byte header - magic
- * "SLJ1", class (1 spam, 0 ham), day, token count, the message digest and
+ * "SLJ2" (2: the tokenizer version), class (1 spam, 0 ham), day, token count, the message digest and
  * a check hash over the header and the tokens - then count 64-bit token
  * hashes.  One record is one write() on an O_APPEND descriptor.  A record
  * that does not check out (a crash in the middle of a write, a damaged
@@ -44,7 +44,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BJ_MAGIC 0x314a4c53u /* "SLJ1" little-endian */
+/* "SLJ2" little-endian: the digit is the tokenizer version of the
+ * records' tokens, so a journal queued by another tokenizer stops at its
+ * first record, like a torn one, instead of being learned into a table
+ * whose tokens it does not share. */
+#define BJ_MAGIC 0x324a4c53u
+_Static_assert(BAYES_TOKENIZER_VERSION == 2,
+               "the journal magic's digit follows the tokenizer version");
 #define BJ_MAX_TOKENS 1000000u
 #define BJ_TRIES 4
 

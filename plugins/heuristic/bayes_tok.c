@@ -559,14 +559,14 @@ static void tok_html_attrs(tok_ctx *c, const char *tag, size_t tn,
             continue;
         }
         if (!isalpha((unsigned char)a[i]) ||
-            (i > 0 && !isspace((unsigned char)a[i - 1]))) {
+            (i == 0 || !isspace((unsigned char)a[i - 1]))) {
             i++;
             continue;
         }
         for (n = tn + 1; i < len && (isalnum((unsigned char)a[i]) ||
                                      a[i] == '-' || a[i] == '_' || a[i] == ':');
              i++)
-            if (n < sizeof(tok))
+            if (n < tn + 1 + TOK_ATTR_MAX)
                 tok[n++] = (char)tolower((unsigned char)a[i]);
         tok_add(c, "html", tok, n);
         /* an unquoted value: skip to the next space */

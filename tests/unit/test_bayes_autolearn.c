@@ -121,7 +121,7 @@ static void test_journal(void **state)
         assert_int_equal(stat(j, &sb), 0);
         fd = open(j, O_WRONLY | O_APPEND);
         assert_true(fd >= 0);
-        assert_int_equal(write(fd, "SLJ1\1\0\0\0garbage", 15), 15);
+        assert_int_equal(write(fd, "SLJ2\1\0\0\0garbage", 15), 15);
         close(fd);
     }
     assert_int_equal(bayes_journal_apply(db, j, &st, err, sizeof(err)), 0);
