@@ -17,7 +17,7 @@
  * rules_eval_more() here.
  *
  * SECURITY: every input is attacker-controlled.  Scans are bounded
- * (EV_MAX_SCAN bytes of a header, RV_MAX_WORDS words per part, the
+ * (EV_MAX_SCAN bytes of a header, EV_WORDS distinct words per part, the
  * first EV_MAX_RCVD Received fields); addresses and tokens are copied
  * into fixed buffers with explicit lengths; no allocation but the two
  * word sets of alternative_mismatch.
@@ -329,8 +329,11 @@ static int ev_money(const rules_view *v, double min, double perk)
         if (i + k < n && s[i + k] == ' ')
             k++;
         if (i + k < n && isdigit((unsigned char)s[i + k])) {
-            c++;
-            i += k;
+            c++; /* past the whole amount: "$100 USD" is one */
+            for (i += k; i + 1 < n && (isdigit((unsigned char)s[i + 1]) ||
+                                       s[i + 1] == ',' || s[i + 1] == '.');
+                 i++)
+                ;
         }
     }
     return ev_density(c, n, min, perk);
@@ -391,6 +394,10 @@ static int ev_from_name_addr(const rules_view *v)
         return 0;
     ev_addr_domain(h->value, real, sizeof(real), &name_end);
     if (real[0] == '\0' || name_end == h->value)
+        return 0;
+    /* "'bob@example.com' via Group" <group@lists.example>: a list or
+     * service relaying in someone's name, not a lie */
+    if (memmem(h->value, (size_t)(name_end - h->value), " via ", 5) != NULL)
         return 0;
     for (p = h->value; p < name_end; p++) {
         const char *b = p, *e = p + 1;
@@ -609,7 +616,8 @@ static int ev_helo_ip_mismatch(const rules_view *v)
             }
         if (!ev_ip_token(helo, ev_token_len(helo), hip) ||
             !ev_public_ipv4(hip, strlen(hip)) || after > e ||
-            !ev_first_bracket_ip(after, (size_t)(e - after), cip))
+            !ev_first_bracket_ip(after, (size_t)(e - after), cip) ||
+            !ev_public_ipv4(cip, strlen(cip))) /* an internal relay hop */
             continue;
         if (!ev_same_net(hip, cip))
             return 1;

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "rules_int.h"
@@ -746,6 +747,9 @@ static int def_spec(rules_src *s, rule *r, const char *spec)
             break;
         }
         }
+        if (!isfinite(r->arg) || r->arg < 0 || !isfinite(r->arg2) ||
+            r->arg2 < 0)
+            return src_err(s, "eval: %s() takes numbers >= 0", fname);
         return 0;
     }
     default:

@@ -656,6 +656,8 @@ static void test_evals(void **state)
             {"eval X 1 \"d\" body_caps_ratio(50)\n", "takes two numbers"},
             {"eval X 1 \"d\" exclaim_density(5,)\n", "takes two numbers"},
             {"eval X 1 \"d\" money_density(, 3)\n", "takes two numbers"},
+            {"eval X 1 \"d\" image_only_html(-1)\n", "takes numbers >= 0"},
+            {"eval X 1 \"d\" money_density(1, inf)\n", "takes numbers >= 0"},
             {"eval X 1 \"d\" html_only(1)\n", "takes no argument"},
             {"eval X 1 \"d\" many_recipients()\n", "takes a number"},
         };
